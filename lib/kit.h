@@ -1,0 +1,88 @@
+/*
+ * kit.h - the small helpers every lesson server shares.
+ *
+ * None of this is what a lesson is about. It is the plumbing that keeps each
+ * lesson's server.c short enough to read in one sitting: options, the
+ * listening socket and its ready line, the accept loop that starts one thread
+ * per connection, the event log on stderr, and a monotonic clock.
+ *
+ * The server contract (see README.md) lives here, so every lesson keeps it:
+ *   - `listening on 127.0.0.1:PORT` on stdout, once, flushed;
+ *   - one line per connection event on stderr:
+ *       close 127.0.0.1:51234 reason=timeout after=503ms
+ *   - a bad option names itself and exits 2; SIGINT/SIGTERM exit 0.
+ */
+#ifndef KIT_H
+#define KIT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* ---- options ------------------------------------------------------- */
+
+/* Which deadline options a lesson accepts (they appear lesson by lesson). */
+enum {
+    OPT_IDLE_TIMEOUT  = 1 << 0, /* --idle-timeout MS  (from lesson 02) */
+    OPT_LINE_TIMEOUT  = 1 << 1, /* --line-timeout MS  (from lesson 04) */
+    OPT_MAX_LINE      = 1 << 2, /* --max-line BYTES   (from lesson 04) */
+    OPT_WRITE_TIMEOUT = 1 << 3, /* --write-timeout MS (from lesson 05) */
+    OPT_USER_TIMEOUT  = 1 << 4, /* --user-timeout MS  (from lesson 06) */
+    OPT_KEEPALIVE     = 1 << 5, /* --keepalive MS     (from lesson 06) */
+    OPT_MAX_CONNS     = 1 << 6, /* --max-conns N      (reactor)        */
+};
+
+struct options {
+    const char *host;      /* --host ADDR, default 127.0.0.1 */
+    int port;              /* --port N, default 12345; 0: the kernel picks */
+    long idle_timeout_ms;  /* 0 = no deadline (the same for every *_ms) */
+    long line_timeout_ms;
+    long write_timeout_ms;
+    long user_timeout_ms;
+    long keepalive_ms;
+    long max_line;         /* longest line accepted, in bytes */
+    long max_conns;        /* 0 = no limit */
+};
+
+/* Fill *o from argv. Accepts only the OPT_* flags in `allowed` (plus --host,
+ * --port, --help). A bad option prints one line naming it and exits 2. */
+void options_parse(int argc, char **argv, unsigned allowed, struct options *o);
+
+/* ---- sockets ------------------------------------------------------- */
+
+/* One accepted connection. The lesson's handler owns fd: closing it is the
+ * handler's job (that is lesson 01). The struct itself is freed for you. */
+struct conn {
+    int fd;
+    char peer[64];          /* "127.0.0.1:51234", for the log */
+    long long accepted_ms;  /* now_ms() when accept() returned it */
+};
+
+/* Bind, listen, print `listening on HOST:PORT` (the real port) and flush.
+ * Exits with a message if the address is bad or in use. */
+int listen_and_announce(const struct options *o);
+
+/* Accept connections forever, one detached thread each, running handle(c).
+ * Returns (so main can exit 0) after SIGINT or SIGTERM. */
+void serve_thread_per_connection(int listen_fd, void (*handle)(struct conn *c));
+
+/* Write all len bytes, retrying short writes and EINTR. 0 on success,
+ * -1 with errno set on failure. Never raises SIGPIPE. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* The log reason for a failed read or write: "reset" for a peer's RST,
+ * else "error". */
+const char *reason_for_errno(int err);
+
+/* ---- log and clock ------------------------------------------------- */
+
+/* Log one connection event on stderr, in one write() so lines from
+ * different threads never interleave:  close PEER reason=R after=Nms */
+void log_close(const struct conn *c, const char *reason);
+
+/* Log a free-form event line about a connection: "EVENT PEER DETAIL". */
+void log_event(const char *event, const struct conn *c, const char *detail);
+
+/* Milliseconds from CLOCK_MONOTONIC: never jumps when the wall clock does. */
+long long now_ms(void);
+
+#endif

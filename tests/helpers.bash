@@ -1,0 +1,189 @@
+# helpers.bash - what every tests/NN-*.bats shares.
+#
+# A test starts the server under test on port 0, reads the real port from its
+# ready line, plays clients against it with tools/client, and looks at the
+# sockets with `ss`. Nothing sleeps-then-asserts: every check polls with a
+# deadline. Every process a test starts is stopped by its PID in teardown.
+#
+# The server under test is $SERVER; by default the lesson's own build.
+
+KIT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+CLIENT="$KIT/tools/client"
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# How long a polled condition may take before the test fails. Generous: a
+# loaded 2-core machine (or valgrind) is slow, and a passing check returns
+# as soon as it holds.
+: "${WAIT_MS:=5000}"
+
+# The lesson this test file is about, from its name: 01-close-wait-leak.
+LESSON="$(basename "$BATS_TEST_FILENAME" .bats)"
+
+server_binary() {
+  printf '%s\n' "${SERVER:-$KIT/lessons/$LESSON/server}"
+}
+
+# wait_until MS COMMAND...: run COMMAND every 20 ms until it succeeds (0) or
+# MS milliseconds pass (1). The polling is the point: never sleep-then-assert.
+wait_until() {
+  local ms=$1; shift
+  local deadline=$(( $(date +%s%N) / 1000000 + ms ))
+  while true; do
+    "$@" && return 0
+    (( $(date +%s%N) / 1000000 >= deadline )) && return 1
+    sleep 0.02
+  done
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# start_server [OPTIONS...]: start the server on port 0 in the background.
+# Sets SERVER_PID and PORT; its stdout and stderr go to $SERVER_OUT and $SERVER_LOG.
+start_server() {
+  SERVER_OUT="$BATS_TEST_TMPDIR/server.out"
+  SERVER_LOG="$BATS_TEST_TMPDIR/server.log"
+  local bin; bin=$(server_binary)
+  [[ -x $bin ]] || fail "no server binary at $bin: run make first"
+  # 3>&- : a background process holding bats' fd 3 makes bats wait forever.
+  ${SERVER_WRAPPER:-} "$bin" --port 0 "$@" >"$SERVER_OUT" 2>"$SERVER_LOG" 3>&- &
+  SERVER_PID=$!
+  if ! wait_until 10000 grep -q '^listening on ' "$SERVER_OUT"; then
+    fail "the server did not print 'listening on ...' within 10 s; stderr: $(head -c 500 "$SERVER_LOG")"
+  fi
+  PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_OUT")
+  [[ -n $PORT ]] || fail "cannot read the port from the ready line: $(cat "$SERVER_OUT")"
+}
+
+# process_gone PID: true once PID has exited (a zombie counts as exited).
+process_gone() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+  [[ -z $state || $state == Z ]]
+}
+
+# stop_server: SIGTERM the server by PID; it must exit 0 (the contract), which
+# also catches sanitizer and valgrind reports, since they change the status.
+stop_server() {
+  [[ -n ${SERVER_PID:-} ]] || return 0
+  local pid=$SERVER_PID status=0
+  SERVER_PID=
+  kill -TERM "$pid" 2>/dev/null
+  if ! wait_until 10000 process_gone "$pid"; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    fail "the server (pid $pid) ignored SIGTERM for 10 s and was killed; the contract says SIGTERM exits 0"
+  fi
+  wait "$pid" 2>/dev/null || status=$?
+  if (( status != 0 )); then
+    fail "the server exited with status $status after SIGTERM (the contract says 0); its stderr ends with:
+$(tail -n 20 "$SERVER_LOG")"
+  fi
+}
+
+# start_client ARGS...: a tools/client in the background against $PORT.
+# Its result lines go to $CLIENT_OUT; its PID is remembered for teardown.
+CLIENT_PIDS=()
+start_client() {
+  CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
+  "$CLIENT" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&- &
+  CLIENT_PID=$!
+  CLIENT_PIDS+=("$CLIENT_PID")
+}
+
+# run_client ARGS...: a tools/client in the foreground; output in $CLIENT_OUT.
+run_client() {
+  CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
+  "$CLIENT" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&-
+}
+
+# client_results RESULT: how many connections ended with result=RESULT.
+client_results() {
+  grep -c " result=$1 " "$CLIENT_OUT" 2>/dev/null || true
+}
+
+stop_clients() {
+  local pid
+  for pid in "${CLIENT_PIDS[@]}"; do
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  CLIENT_PIDS=()
+}
+
+# Default teardown: stop clients first, then the server (and check its status).
+teardown() {
+  stop_clients
+  stop_server
+}
+
+# ---- looking at the sockets -------------------------------------------
+
+# server_sockets STATE: the server side of $PORT in STATE (ss -H: no header).
+server_sockets() { ss -Htan state "$1" "( sport = :$PORT )"; }
+# client_sockets STATE: the client side (sockets whose peer is $PORT).
+client_sockets() { ss -Htan state "$1" "( dport = :$PORT )"; }
+server_count() { server_sockets "$1" | wc -l; }
+client_count() { client_sockets "$1" | wc -l; }
+
+fd_count() { ls "/proc/$SERVER_PID/fd" | wc -l; }
+thread_count() { awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status"; }
+
+# log_count REGEX: lines in the server's stderr log matching REGEX.
+log_count() { grep -cE "$1" "$SERVER_LOG" 2>/dev/null || true; }
+
+# STATE names as ss prints them, for messages.
+state_label() { case $1 in established) echo ESTAB ;; *) echo "$1" | tr a-z A-Z ;; esac; }
+
+# ---- assertions that teach --------------------------------------------
+#
+# Each polls until the condition holds or WAIT_MS passes, then fails with
+# what was seen, where, and what it means.
+
+# _expect OP N DESCRIPTION MEANING COMMAND...: poll COMMAND's number.
+_expect() {
+  local op=$1 want=$2 description=$3 meaning=$4 seen
+  shift 4
+  _compare() { seen=$("$@"); [ "${seen:-0}" "$op" "$want" ]; }
+  wait_until "$WAIT_MS" _compare "$@" && return 0
+  local expect
+  case $op in
+    -eq) expect="expected $want" ;; -ge) expect="expected at least $want" ;;
+    -le) expect="expected at most $want" ;; -gt) expect="expected more than $want" ;;
+    -lt) expect="expected fewer than $want" ;; *) expect="expected $op $want" ;;
+  esac
+  fail "$seen $description ($expect): $meaning"
+}
+
+# expect_server_state STATE OP N MEANING
+expect_server_state() {
+  _expect "$2" "$3" "sockets in $(state_label "$1") on the server side of port $PORT" "$4" \
+    server_count "$1"
+}
+
+# expect_client_state STATE OP N MEANING
+expect_client_state() {
+  _expect "$2" "$3" "sockets in $(state_label "$1") on the client side of port $PORT" "$4" \
+    client_count "$1"
+}
+
+# expect_fds OP N MEANING
+expect_fds() {
+  _expect "$1" "$2" "open file descriptors in the server (pid $SERVER_PID)" "$3" fd_count
+}
+
+# expect_threads OP N MEANING
+expect_threads() {
+  _expect "$1" "$2" "threads in the server (pid $SERVER_PID)" "$3" thread_count
+}
+
+# expect_log REGEX OP N MEANING: count the server's log lines.
+expect_log() {
+  _expect "$2" "$3" "server log lines matching '$1'" "$4" log_count "$1"
+}
+
+# expect_results RESULT OP N MEANING: count the clients' result lines.
+expect_results() {
+  _expect "$2" "$3" "client connections with result=$1" \
+    "$4 (client output: $(head -c 300 "$CLIENT_OUT" | tr '\n' ';'))" client_results "$1"
+}

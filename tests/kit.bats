@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# The kit checks itself: every lesson is complete, numbering has no gaps,
+# README links resolve, and every server keeps the server contract.
+
+load helpers
+
+lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
+
+@test "kit: every lesson has README.md, Makefile, server.c, a solution with NOTES.md, a test file, a demo" {
+  local missing=() l
+  for l in $(lessons); do
+    for f in lessons/$l/README.md lessons/$l/Makefile lessons/$l/server.c \
+             solutions/$l/server.c solutions/$l/NOTES.md tests/$l.bats tools/demos/$l.sh; do
+      [[ -f $KIT/$f ]] || missing+=("$f")
+    done
+  done
+  (( ${#missing[@]} == 0 )) || fail "missing: ${missing[*]}"
+}
+
+@test "kit: lessons are numbered 01, 02, ... with no gap, and every solution and test belongs to a lesson" {
+  local n=1 l
+  for l in $(lessons); do
+    [[ ${l%%-*} == $(printf '%02d' $n) ]] || fail "expected lesson $(printf '%02d' $n), found $l"
+    n=$(( n + 1 ))
+  done
+  for l in $(ls "$KIT/solutions"); do
+    [[ -d $KIT/lessons/$l ]] || fail "solutions/$l has no lesson"
+  done
+  for l in $(cd "$KIT/tests" && ls [0-9][0-9]-*.bats); do
+    [[ -d $KIT/lessons/${l%.bats} ]] || fail "tests/$l has no lesson"
+  done
+}
+
+@test "kit: every relative link in every README resolves" {
+  local md link target broken=()
+  while IFS= read -r md; do
+    while IFS= read -r link; do
+      link=${link%%#*}
+      [[ -z $link || $link == *://* || $link == mailto:* ]] && continue
+      target="$(dirname "$md")/$link"
+      [[ -e $target ]] || broken+=("${md#$KIT/} -> $link")
+    done < <(grep -oE '\]\([^)]+\)' "$md" | sed -E 's/^\]\((.*)\)$/\1/')
+  done < <(find "$KIT" -name '*.md' -not -path '*/node_modules/*' -not -path '*/.git/*')
+  (( ${#broken[@]} == 0 )) || fail "broken links: ${broken[*]}"
+}
+
+@test "kit: every server names a bad option and exits 2" {
+  local bin
+  for bin in "$KIT"/lessons/*/server "$KIT"/solutions/*/server; do
+    run "$bin" --bogus
+    (( status == 2 )) || fail "$bin --bogus exited $status, expected 2"
+    [[ $output == *--bogus* ]] || fail "$bin --bogus did not name the option: $output"
+    run "$bin" --port nope
+    (( status == 2 )) || fail "$bin --port nope exited $status, expected 2"
+    [[ $output == *--port* ]] || fail "$bin --port nope did not name the option: $output"
+  done
+}
+
+@test "kit: every server prints its ready line with the real port, echoes, and exits 0 on SIGTERM" {
+  # connect -> echo one line -> SIGTERM -> exit 0
+  local bin
+  for bin in "$KIT"/lessons/*/server "$KIT"/solutions/*/server; do
+    SERVER=$bin start_server
+    [[ $(cat "$SERVER_OUT") =~ ^listening\ on\ 127\.0\.0\.1:[0-9]+$ ]] || fail "$bin: bad ready line: $(cat "$SERVER_OUT")"
+    (( PORT > 0 )) || fail "$bin: port 0 in the ready line"
+    run_client --mode close
+    expect_results ok -eq 1 "$bin should echo a line"
+    stop_server
+  done
+}
+
+@test "kit: tools/client rejects a bad option with exit 2" {
+  run "$CLIENT" --port 1 --mode bogus
+  (( status == 2 )) || fail "client --mode bogus exited $status"
+  [[ $output == *bogus* ]] || fail "no mention of the bad value: $output"
+}

@@ -1,0 +1,412 @@
+/*
+ * client - well- and mis-behaving TCP peers, for lessons, tests and demos.
+ *
+ *   client --port N [--host ADDR] [--mode MODE] [--count N] [--interval MS]
+ *          [--lines N] [--size BYTES] [--hold MS]
+ *
+ * Opens --count connections at once (one thread each) and plays MODE on each:
+ *
+ *   echo        send a line every --interval ms, --lines times, check each echo,
+ *               then close (FIN)
+ *   close       send one line, read its echo, close (FIN)
+ *   silent      connect and say nothing; wait for the server to close
+ *   abort       send one line, read its echo, then close with SO_LINGER 0 (RST)
+ *   half-close  send --lines lines, shutdown(SHUT_WR), read until EOF
+ *   slowloris   send a --size byte line one byte every --interval ms
+ *   no-read     send lines as fast as possible and never read a reply
+ *
+ * Nothing lasts longer than --hold ms (default 10000): a connection still
+ * open then is reported as `held` and closed.
+ *
+ * For every connection it prints one line on stdout, for tests to grep:
+ *
+ *   conn=3 mode=silent result=closed after=503ms sent=0 echoed=0
+ *
+ * result is one of:
+ *   ok        the mode's script finished (and the client closed)
+ *   closed    the server closed first (we read EOF)
+ *   reset     the server reset the connection (ECONNRESET / EPIPE)
+ *   held      still open when --hold ran out
+ *   too-long  the server answered `ERR line too long`
+ *   mismatch  the echo differed from what was sent
+ *   refused   connect() failed
+ *   error     anything else (the line says which errno)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mode { ECHO, CLOSE, SILENT, ABORT, HALF_CLOSE, SLOWLORIS, NO_READ };
+static const char *mode_names[] = {"echo", "close", "silent", "abort", "half-close",
+                                   "slowloris", "no-read"};
+
+static struct {
+    const char *host, *port;
+    enum mode mode;
+    long count, interval_ms, lines, size, hold_ms;
+} cfg = {"127.0.0.1", NULL, ECHO, 1, 100, 3, 0, 10000};
+
+struct peer {
+    int id, fd;
+    long long started_ms, deadline_ms;
+    long sent, echoed;
+    const char *result;
+    int err;  /* errno behind result=error */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Time left before --hold runs out, as a poll() timeout. */
+static int time_left(const struct peer *p)
+{
+    long long left = p->deadline_ms - now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+static const char *result_for_errno(int err)
+{
+    return (err == ECONNRESET || err == EPIPE) ? "reset" : "error";
+}
+
+/* Wait for `events` on the socket until --hold runs out. 1 ready, 0 held. */
+static int wait_for(struct peer *p, short events)
+{
+    struct pollfd pfd = {.fd = p->fd, .events = events};
+    for (;;) {
+        int n = poll(&pfd, 1, time_left(p));
+        if (n > 0) return 1;
+        if (n == 0) return 0;
+        if (errno != EINTR) return 0;
+    }
+}
+
+/* Pause for ms, but never past --hold. 0 when --hold ran out. */
+static int pause_ms(struct peer *p, long ms)
+{
+    long long until = now_ms() + ms;
+    if (until > p->deadline_ms) until = p->deadline_ms;
+    while (now_ms() < until)
+        poll(NULL, 0, (int)(until - now_ms()));
+    return now_ms() < p->deadline_ms;
+}
+
+static size_t make_line(char *buf, int conn, long n)
+{
+    int len = snprintf(buf, 64, "conn %d line %ld", conn, n);
+    size_t want = cfg.size > len + 1 ? (size_t)cfg.size : (size_t)len + 1;
+    memset(buf + len, 'x', want - 1 - (size_t)len);
+    buf[want - 1] = '\n';
+    return want;
+}
+
+static int send_all(struct peer *p, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            p->result = result_for_errno(errno);
+            p->err = errno;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+        p->sent += n;
+    }
+    return 0;
+}
+
+/* Read exactly len bytes and compare them with want. */
+static int expect_echo(struct peer *p, const char *want, size_t len, char *got)
+{
+    size_t have = 0;
+    while (have < len) {
+        if (!wait_for(p, POLLIN)) {
+            p->result = "held";
+            return -1;
+        }
+        ssize_t n = recv(p->fd, got + have, len - have, 0);
+        if (n == 0) {
+            p->result = (have > 0 && !strncmp(got, "ERR line too long", 17)) ? "too-long" : "closed";
+            return -1;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            p->result = result_for_errno(errno);
+            p->err = errno;
+            return -1;
+        }
+        have += (size_t)n;
+        if (have >= 17 && !strncmp(got, "ERR line too long", 17)) {
+            p->result = "too-long";
+            return -1;
+        }
+    }
+    p->echoed += (long)len;
+    if (memcmp(got, want, len) != 0) {
+        p->result = "mismatch";
+        return -1;
+    }
+    return 0;
+}
+
+/* Read and discard until EOF; sets the result. */
+static void wait_for_close(struct peer *p, const char *expect, size_t expect_len)
+{
+    char buf[4096];
+    for (;;) {
+        if (!wait_for(p, POLLIN)) {
+            p->result = "held";
+            return;
+        }
+        ssize_t n = recv(p->fd, buf, sizeof buf, 0);
+        if (n == 0) {
+            p->result = "closed";
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            p->result = result_for_errno(errno);
+            p->err = errno;
+            return;
+        }
+        if (expect) {
+            if ((size_t)(p->echoed + n) > expect_len ||
+                memcmp(buf, expect + p->echoed, (size_t)n) != 0) {
+                p->result = "mismatch";
+                return;
+            }
+        }
+        p->echoed += n;
+    }
+}
+
+static void play_echo(struct peer *p, long lines, char *line, char *got)
+{
+    for (long i = 1; i <= lines; i++) {
+        if (i > 1 && !pause_ms(p, cfg.interval_ms)) {
+            p->result = "held";
+            return;
+        }
+        size_t len = make_line(line, p->id, i);
+        if (send_all(p, line, len) < 0 || expect_echo(p, line, len, got) < 0)
+            return;
+    }
+    p->result = "ok";
+}
+
+static void play_half_close(struct peer *p, char *line)
+{
+    size_t one = make_line(line, p->id, 1);
+    char *all = malloc(one * (size_t)cfg.lines + 1);
+    size_t total = 0;
+    if (!all) {
+        p->result = "error";
+        return;
+    }
+    for (long i = 1; i <= cfg.lines; i++)
+        total += make_line(all + total, p->id, i);
+    if (send_all(p, all, total) == 0) {
+        shutdown(p->fd, SHUT_WR);  /* "I am done sending; keep the replies coming" */
+        wait_for_close(p, all, total);
+        if (!strcmp(p->result, "closed"))
+            p->result = (size_t)p->echoed == total ? "ok" : "mismatch";
+    }
+    free(all);
+}
+
+static void play_slowloris(struct peer *p, char *line)
+{
+    size_t len = make_line(line, p->id, 1);
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && !pause_ms(p, cfg.interval_ms)) {
+            p->result = "held";
+            return;
+        }
+        struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) > 0) {         /* the server closed or reset? */
+            wait_for_close(p, NULL, 0);
+            return;
+        }
+        if (send_all(p, line + i, 1) < 0)
+            return;
+    }
+    wait_for_close(p, NULL, 0);              /* the whole line went out: wait */
+}
+
+static void play_no_read(struct peer *p, char *line)
+{
+    for (long i = 1;; i++) {
+        size_t len = make_line(line, p->id, i), off = 0;
+        while (off < len) {
+            if (!wait_for(p, POLLOUT)) {
+                p->result = "held";
+                return;
+            }
+            ssize_t n = send(p->fd, line + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+                p->result = result_for_errno(errno);
+                p->err = errno;
+                return;
+            }
+            off += (size_t)n;
+            p->sent += n;
+        }
+    }
+}
+
+static int connect_to_server(void)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    if (getaddrinfo(cfg.host, cfg.port, &hints, &ai) != 0) return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        int err = errno;
+        close(fd);
+        fd = -1;
+        errno = err;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void *play(void *arg)
+{
+    struct peer *p = arg;
+    size_t cap = (cfg.size > 64 ? (size_t)cfg.size : 64) + 1;
+    char *line = malloc(cap), *got = malloc(cap);
+
+    p->fd = connect_to_server();
+    p->started_ms = now_ms();
+    p->deadline_ms = p->started_ms + cfg.hold_ms;
+    if (p->fd < 0 || !line || !got) {
+        p->result = "refused";
+        p->err = errno;
+        free(line);
+        free(got);
+        return NULL;
+    }
+    switch (cfg.mode) {
+    case ECHO: play_echo(p, cfg.lines, line, got); break;
+    case CLOSE: play_echo(p, 1, line, got); break;
+    case SILENT: wait_for_close(p, NULL, 0); break;
+    case ABORT:
+        play_echo(p, 1, line, got);
+        if (!strcmp(p->result, "ok")) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};  /* close() sends RST */
+            setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        break;
+    case HALF_CLOSE: play_half_close(p, line); break;
+    case SLOWLORIS: play_slowloris(p, line); break;
+    case NO_READ: play_no_read(p, line); break;
+    }
+    long long ended = now_ms();
+    close(p->fd);
+
+    static pthread_mutex_t out = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&out);
+    printf("conn=%d mode=%s result=%s after=%lldms sent=%ld echoed=%ld", p->id,
+           mode_names[cfg.mode], p->result, ended - p->started_ms, p->sent, p->echoed);
+    if (!strcmp(p->result, "error")) printf(" errno=%s", strerror(p->err));
+    printf("\n");
+    fflush(stdout);
+    pthread_mutex_unlock(&out);
+    free(line);
+    free(got);
+    return NULL;
+}
+
+static _Noreturn void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "client: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (try --help)\n");
+    exit(2);
+}
+
+static long number(const char *name, const char *text, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "client: %s needs a number from %ld to %ld, got '%s'\n", name, min, max, text);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) {
+            printf("usage: client --port N [--host ADDR] [--mode MODE] [--count N]\n"
+                   "              [--interval MS] [--lines N] [--size BYTES] [--hold MS]\n"
+                   "modes: echo close silent abort half-close slowloris no-read\n");
+            exit(0);
+        }
+        if (i + 1 >= argc) usage_error("%s needs a value", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--host")) cfg.host = v;
+        else if (!strcmp(a, "--port")) { number(a, v, 1, 65535); cfg.port = v; }
+        else if (!strcmp(a, "--count")) cfg.count = number(a, v, 1, 100000);
+        else if (!strcmp(a, "--interval")) cfg.interval_ms = number(a, v, 0, 86400000);
+        else if (!strcmp(a, "--lines")) cfg.lines = number(a, v, 1, 1000000);
+        else if (!strcmp(a, "--size")) cfg.size = number(a, v, 0, 1L << 28);
+        else if (!strcmp(a, "--hold")) cfg.hold_ms = number(a, v, 0, 86400000);
+        else if (!strcmp(a, "--mode")) {
+            size_t m = 0;
+            while (m < sizeof mode_names / sizeof *mode_names && strcmp(v, mode_names[m])) m++;
+            if (m == sizeof mode_names / sizeof *mode_names) usage_error("unknown --mode '%s'", v);
+            cfg.mode = (enum mode)m;
+        } else usage_error("unknown option '%s'", a);
+    }
+    if (!cfg.port) usage_error("%s", "--port is required");
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct peer *peers = calloc((size_t)cfg.count, sizeof *peers);
+    pthread_t *threads = calloc((size_t)cfg.count, sizeof *threads);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    if (!peers || !threads) return 1;
+    long started = 0;
+    for (long i = 0; i < cfg.count; i++) {
+        peers[i] = (struct peer){.id = (int)i + 1, .fd = -1, .result = "error"};
+        if (pthread_create(&threads[i], &attr, play, &peers[i]) != 0) {
+            fprintf(stderr, "client: could not start thread %ld\n", i + 1);
+            break;
+        }
+        started++;
+    }
+    for (long i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_attr_destroy(&attr);
+    free(peers);
+    free(threads);
+    return started == cfg.count ? 0 : 1;
+}
