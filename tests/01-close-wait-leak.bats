@@ -31,7 +31,7 @@ N=20
   start_server
   start_client --mode silent --count 5 --hold 60000
   expect_server_state established -eq 5 "five silent clients should be connected"
-  kill -KILL "$CLIENT_PID"
+  kill_client
   expect_server_state close-wait -eq 5 \
     "the killed client's kernel sent FIN for each socket, so kill -9 alone does not leave a connection open; the starter still never closes"
 }
@@ -60,7 +60,7 @@ N=20
   start_client --mode silent --count 5 --hold 60000
   expect_server_state established -eq 5 "five silent clients should be connected"
   expect_fds -eq $(( fds_before + 5 )) "one fd per connected client"
-  kill -KILL "$CLIENT_PID"
+  kill_client
   expect_log 'reason=eof' -eq 5 "the killed client's kernel sent FIN: the server should read EOF on each socket"
   expect_server_state close-wait -eq 0 \
     "the server read EOF from the killed client but did not close(): kill -9 sends FIN, and the handler must still close"

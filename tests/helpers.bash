@@ -102,6 +102,13 @@ client_results() {
   grep -c " result=$1 " "$CLIENT_OUT" 2>/dev/null || true
 }
 
+# kill_client: SIGKILL the background client (its kernel still closes its
+# sockets, which is the point of the kill -9 tests).
+kill_client() {
+  kill -KILL "$CLIENT_PID" 2>/dev/null
+  wait "$CLIENT_PID" 2>/dev/null || true
+}
+
 stop_clients() {
   local pid
   for pid in "${CLIENT_PIDS[@]}"; do
