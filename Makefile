@@ -11,7 +11,6 @@ TOOLS := $(KIT)/tools/client
 .PHONY: all check demo progress clean help
 all: $(SERVERS) $(TOOLS)
 
-tools/client: $(KIT)/tools/client
 
 help:
 	@echo 'make            build every starter, solution and tool'

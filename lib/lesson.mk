@@ -3,6 +3,11 @@
 #   make          build ./server from server.c
 #   make check    run this lesson's tests against ./server (red until fixed)
 #   make demo     the classroom demo: the bug live in `ss`, then the fix
+#   make watch    rebuild and recheck whenever server.c changes (Ctrl-C stops)
+#   make hint     a hint (make hint N=2, N=3 for stronger ones)
+#   make reset    restore the pristine starter (asks first)
+#   make diff     your change against the starter
+#   make compare  your server.c against the solution (asks first)
 #   make clean
 
 KIT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
@@ -10,7 +15,7 @@ LESSON := $(notdir $(CURDIR))
 include $(KIT)/lib/build.mk
 .DEFAULT_GOAL := all
 
-.PHONY: all check demo clean
+.PHONY: all check demo clean watch hint reset diff compare
 all: server $(KIT)/tools/client
 
 check: all
@@ -22,6 +27,16 @@ demo:
 	@$(MAKE) -s -C $(KIT) all
 	@$(KIT)/tools/demo $(LESSON)
 
+watch: $(KIT)/tools/client
+	@$(KIT)/tools/need check
+	@$(KIT)/tools/lesson watch $(CURDIR)
+
+hint:
+	@$(KIT)/tools/lesson hint $(CURDIR) $(N)
+
+reset diff compare:
+	@$(KIT)/tools/lesson $@ $(CURDIR)
+
 clean:
 	rm -f server
 
@@ -29,4 +44,4 @@ server: server.c $(LIB_SRC) $(LIB_HDR) $(FLAGS_STAMP)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_SRC) $(KIT_LDFLAGS)
 
 $(KIT)/tools/client: FORCE
-	@$(MAKE) -s -C $(KIT) tools/client
+	@$(MAKE) -s -C $(KIT) $(KIT)/tools/client
