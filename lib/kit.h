@@ -41,6 +41,9 @@ struct options {
     long keepalive_ms;
     long max_line;         /* longest line accepted, in bytes */
     long max_conns;        /* 0 = no limit */
+    /* Set by a lesson, not by an option: called with the listening socket
+     * just before bind(), e.g. to set SO_REUSEADDR (lesson 07). NULL: none. */
+    void (*before_bind)(int listen_fd);
 };
 
 /* Fill *o from argv. Accepts only the OPT_* flags in `allowed` (plus --host,

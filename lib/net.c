@@ -29,6 +29,8 @@ int listen_and_announce(const struct options *o)
         exit(2);
     }
     int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && o->before_bind)
+        o->before_bind(fd);
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
         fprintf(stderr, "cannot listen on %s:%d: %s\n", o->host, o->port, strerror(errno));
         exit(1);

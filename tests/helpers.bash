@@ -194,3 +194,58 @@ expect_results() {
   _expect "$2" "$3" "client connections with result=$1" \
     "$4 (client output: $(head -c 300 "$CLIENT_OUT" | tr '\n' ';'))" client_results "$1"
 }
+
+# ---- queues and close times (lessons 04 and 05) ------------------------
+
+# Bytes in the kernel queues of the ESTABLISHED sockets on $PORT, summed.
+# With one state filter ss drops the State column: Recv-Q is field 1, Send-Q
+# field 2. Server Send-Q: bytes written but not yet taken by the client (its
+# window is shut); client Recv-Q: bytes that arrived and were never read.
+server_send_q() { server_sockets established | awk '{ n += $2 } END { print n + 0 }'; }
+client_recv_q() { client_sockets established | awk '{ n += $1 } END { print n + 0 }'; }
+
+# expect_server_send_q OP N MEANING
+expect_server_send_q() {
+  _expect "$1" "$2" "bytes in Send-Q on the server side of port $PORT" "$3" server_send_q
+}
+
+# expect_client_recv_q OP N MEANING
+expect_client_recv_q() {
+  _expect "$1" "$2" "bytes in Recv-Q on the client side of port $PORT" "$3" client_recv_q
+}
+
+# close_times REASON: the after= of each `close ... reason=REASON` log line, in ms.
+close_times() { sed -n "s/^close .* reason=$1 after=\([0-9]*\)ms\$/\1/p" "$SERVER_LOG"; }
+
+# expect_close_times REASON MIN MAX MEANING: every close with REASON came MIN
+# to MAX ms after its accept. Call it once expect_log has seen those lines.
+expect_close_times() {
+  local t
+  for t in $(close_times "$1"); do
+    (( t >= $2 && t <= $3 )) ||
+      fail "the server closed a connection with reason=$1 ${t} ms after accepting it (expected $2 to $3 ms): $4"
+  done
+}
+
+# result_times RESULT: the after= of each client line with result=RESULT, in
+# ms. RESULT is an extended regex: 'closed|reset' takes either.
+result_times() {
+  awk -v want="^($1)\$" '{
+    r = ""; a = ""
+    for (i = 1; i <= NF; i++) {
+      if ($i ~ /^result=/) r = substr($i, 8)
+      if ($i ~ /^after=/) a = substr($i, 7) + 0
+    }
+  } r ~ want { print a }' "$CLIENT_OUT"
+}
+
+# expect_result_times RESULT MIN MAX MEANING: every client connection that
+# ended with RESULT did so MIN to MAX ms after it connected (the client's
+# view of a server timeout). Call it once the client has finished.
+expect_result_times() {
+  local t
+  for t in $(result_times "$1"); do
+    (( t >= $2 && t <= $3 )) ||
+      fail "a client connection ended with result=$1 ${t} ms after it connected (expected $2 to $3 ms): $4"
+  done
+}

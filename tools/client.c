@@ -14,6 +14,15 @@
  *   half-close  send --lines lines, shutdown(SHUT_WR), read until EOF
  *   slowloris   send a --size byte line one byte every --interval ms
  *   no-read     send lines as fast as possible and never read a reply
+ *   too-long    send --lines - 1 short lines, then one --size byte line (longer
+ *               than the server takes), all before reading; then read the
+ *               replies until EOF, even after a failed send. Adds
+ *               reply=err|none|other (did what it read end with `ERR line too
+ *               long`?) and read-end=eof|reset|held|error
+ *   half-close-fin  half-close, but the FIN rides on the last data segment
+ *               (TCP_CORK until shutdown): the server gets lines and EOF at once
+ *
+ * --rcvbuf BYTES sets SO_RCVBUF before connecting: a small receive window.
  *
  * Nothing lasts longer than --hold ms (default 10000): a connection still
  * open then is reported as `held` and closed.
@@ -36,6 +45,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -46,15 +57,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { ECHO, CLOSE, SILENT, ABORT, HALF_CLOSE, SLOWLORIS, NO_READ };
+enum mode { ECHO, CLOSE, SILENT, ABORT, HALF_CLOSE, SLOWLORIS, NO_READ, TOO_LONG,
+            HALF_CLOSE_FIN };
 static const char *mode_names[] = {"echo", "close", "silent", "abort", "half-close",
-                                   "slowloris", "no-read"};
+                                   "slowloris", "no-read", "too-long", "half-close-fin"};
 
 static struct {
     const char *host, *port;
     enum mode mode;
     long count, interval_ms, lines, size, hold_ms;
-} cfg = {"127.0.0.1", NULL, ECHO, 1, 100, 3, 0, 10000};
+    long rcvbuf;  /* --rcvbuf: SO_RCVBUF before connect(); 0 = the kernel's */
+} cfg = {"127.0.0.1", NULL, ECHO, 1, 100, 3, 0, 10000, 0};
 
 struct peer {
     int id, fd;
@@ -62,6 +75,7 @@ struct peer {
     long sent, echoed;
     const char *result;
     int err;  /* errno behind result=error */
+    const char *reply, *read_end;  /* too-long only: what it read, how reading ended */
 };
 
 static long long now_ms(void)
@@ -212,7 +226,7 @@ static void play_echo(struct peer *p, long lines, char *line, char *got)
 
 static void play_half_close(struct peer *p, char *line)
 {
-    size_t one = make_line(line, p->id, 1);
+    size_t one = make_line(line, p->id, cfg.lines);  /* the last line is the longest */
     char *all = malloc(one * (size_t)cfg.lines + 1);
     size_t total = 0;
     if (!all) {
@@ -271,12 +285,58 @@ static void play_no_read(struct peer *p, char *line)
     }
 }
 
+/* Send --lines - 1 short lines and the too-long line, reading nothing, like a
+ * client uploading a request; then read the replies until EOF. A failed send
+ * does not stop the reading: bytes that arrived before an RST may still be
+ * there to read. */
+static void play_too_long(struct peer *p, char *line)
+{
+    static const char err_line[] = "ERR line too long\n";
+    enum { ERR_LEN = sizeof err_line - 1 };
+    char tail[ERR_LEN];     /* the last bytes read */
+    size_t tail_len = 0;
+    int sent_all = 1;
+
+    for (long i = 1; i < cfg.lines && sent_all; i++) {
+        char shortline[64];
+        int n = snprintf(shortline, sizeof shortline, "conn %d line %ld\n", p->id, i);
+        sent_all = send_all(p, shortline, (size_t)n) == 0;
+    }
+    if (sent_all)
+        sent_all = send_all(p, line, make_line(line, p->id, cfg.lines)) == 0;
+
+    p->read_end = "held";
+    while (wait_for(p, POLLIN)) {
+        char buf[4096];
+        ssize_t n = recv(p->fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            p->read_end = n == 0 ? "eof" : result_for_errno(errno);
+            if (n < 0) p->err = errno;
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {     /* keep the last ERR_LEN bytes */
+            if (tail_len == ERR_LEN) memmove(tail, tail + 1, --tail_len);
+            tail[tail_len++] = buf[i];
+        }
+        p->echoed += n;
+    }
+    int ends_in_err = tail_len == ERR_LEN && !memcmp(tail, err_line, ERR_LEN);
+    p->reply = p->echoed == 0 ? "none" : ends_in_err ? "err" : "other";
+    if (sent_all)   /* else send_all set result=reset (or error) */
+        p->result = !strcmp(p->read_end, "eof") ? (ends_in_err ? "too-long" : "closed") : p->read_end;
+}
+
 static int connect_to_server(void)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
     if (getaddrinfo(cfg.host, cfg.port, &hints, &ai) != 0) return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && cfg.rcvbuf > 0) {
+        int bytes = (int)cfg.rcvbuf;  /* before connect(): the window scale is agreed then */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    }
     if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
         int err = errno;
         close(fd);
@@ -317,6 +377,13 @@ static void *play(void *arg)
     case HALF_CLOSE: play_half_close(p, line); break;
     case SLOWLORIS: play_slowloris(p, line); break;
     case NO_READ: play_no_read(p, line); break;
+    case TOO_LONG: play_too_long(p, line); break;
+    case HALF_CLOSE_FIN: {
+        int on = 1;  /* hold data back; shutdown() then sends it with the FIN */
+        setsockopt(p->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+        play_half_close(p, line);
+        break;
+    }
     }
     long long ended = now_ms();
     close(p->fd);
@@ -326,6 +393,7 @@ static void *play(void *arg)
     printf("conn=%d mode=%s result=%s after=%lldms sent=%ld echoed=%ld", p->id,
            mode_names[cfg.mode], p->result, ended - p->started_ms, p->sent, p->echoed);
     if (!strcmp(p->result, "error")) printf(" errno=%s", strerror(p->err));
+    if (p->reply) printf(" reply=%s read-end=%s", p->reply, p->read_end);
     printf("\n");
     fflush(stdout);
     pthread_mutex_unlock(&out);
@@ -361,7 +429,9 @@ static void parse_args(int argc, char **argv)
         if (!strcmp(a, "--help")) {
             printf("usage: client --port N [--host ADDR] [--mode MODE] [--count N]\n"
                    "              [--interval MS] [--lines N] [--size BYTES] [--hold MS]\n"
-                   "modes: echo close silent abort half-close slowloris no-read\n");
+                   "              [--rcvbuf BYTES]\n"
+                   "modes: echo close silent abort half-close slowloris no-read\n"
+                   "       too-long half-close-fin\n");
             exit(0);
         }
         if (i + 1 >= argc) usage_error("%s needs a value", a);
@@ -373,6 +443,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--lines")) cfg.lines = number(a, v, 1, 1000000);
         else if (!strcmp(a, "--size")) cfg.size = number(a, v, 0, 1L << 28);
         else if (!strcmp(a, "--hold")) cfg.hold_ms = number(a, v, 0, 86400000);
+        else if (!strcmp(a, "--rcvbuf")) cfg.rcvbuf = number(a, v, 0, 1L << 28);
         else if (!strcmp(a, "--mode")) {
             size_t m = 0;
             while (m < sizeof mode_names / sizeof *mode_names && strcmp(v, mode_names[m])) m++;

@@ -1,0 +1,103 @@
+/*
+ * Lesson 04, solved: every line is bounded, in time and in size.
+ *
+ * Two deadlines now guard each read, and the earlier one wins:
+ *   - the idle deadline, set again before every read (lessons 02-03):
+ *     how long the client may stay silent;
+ *   - the line deadline, set once when a line's first byte arrives and
+ *     never moved by the bytes that follow: how long a whole line may take.
+ * A trickling client keeps resetting the first but cannot move the second,
+ * so it is closed with reason=line-timeout. The line buffer stops growing
+ * at --max-line (plus one byte, to see that a line is too long): a longer
+ * line gets "ERR line too long" and reason=too-long, and memory per
+ * connection stays bounded.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deadline.h"
+#include "iobuf.h"
+#include "kit.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct options opts;
+
+/* include read_line */
+/* Read until *in holds a whole line. NULL when it does, else the reason the
+ * connection must end: "eof", "timeout", "line-timeout", "too-long",
+ * "reset", "error". */
+static const char *read_line(int fd, struct iobuf **in)
+{
+    long long line_deadline = 0;        /* set once, at the line's first byte */
+
+    while (iobuf_line_length(*in) == 0) {
+        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
+        if (held > (size_t)opts.max_line)
+            return "too-long";
+        if (held > 0 && line_deadline == 0)
+            line_deadline = deadline_in(opts.line_timeout_ms);
+
+        long long deadline = deadline_in(opts.idle_timeout_ms);
+        const char *timeout = "timeout";
+        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
+            deadline = line_deadline;   /* the line's time runs out first */
+            timeout = "line-timeout";
+        }
+
+        /* Hold at most one byte more than the longest line: enough to see
+         * that a line is too long, and all the memory a client can claim. */
+        size_t room;
+        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
+        if (!space)
+            return "error";                     /* out of memory */
+        ssize_t n = read_by(fd, space, room, deadline);
+        if (n == 0)
+            return "eof";
+        if (n < 0)
+            return errno == ETIMEDOUT ? timeout : reason_for_errno(errno);
+        iobuf_added(*in, (size_t)n);
+    }
+    return NULL;
+}
+/* end read_line */
+
+/* include echo_lines */
+/* Echo line after line; return why the connection ended, for the log. */
+static const char *echo_lines(int fd)
+{
+    struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
+    const char *reason;
+
+    while ((reason = read_line(fd, &in)) == NULL) {
+        size_t len = iobuf_line_length(in);
+        if (write_all(fd, iobuf_data(in), len) < 0) {
+            reason = reason_for_errno(errno);
+            break;
+        }
+        iobuf_consume(&in, len);
+    }
+    if (strcmp(reason, "too-long") == 0) {
+        static const char reply[] = "ERR line too long\n";
+        write_all(fd, reply, sizeof reply - 1);  /* best effort: we close next */
+    }
+    iobuf_free(&in);
+    return reason;
+}
+/* end echo_lines */
+
+/* One exit path that always closes (lesson 01). */
+static void handle_connection(struct conn *c)
+{
+    const char *reason = echo_lines(c->fd);
+    close(c->fd);
+    log_close(c, reason);
+}
+
+int main(int argc, char **argv)
+{
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE, &opts);
+    int listen_fd = listen_and_announce(&opts);
+    serve_thread_per_connection(listen_fd, handle_connection);
+    return 0;
+}

@@ -1,0 +1,164 @@
+/*
+ * Lesson 05, solved: every write has a deadline too.
+ *
+ * write_by() is write_all() with a deadline, the write-side twin of
+ * read_by(): it sends without blocking (MSG_DONTWAIT), and only when the
+ * send buffer is full does it wait, in poll(POLLOUT), for the time left
+ * before the deadline. A partial send is normal: the rest goes out in the
+ * next round. Each line's echo must be taken by the client within
+ * --write-timeout ms of its start; a client that does not read is closed
+ * with reason=write-timeout, and its thread is free again.
+ *
+ * Why not SO_SNDTIMEO? It bounds one send() call, and starts again with the
+ * next: a client that reads a few bytes now and then keeps a write_all()
+ * loop alive for ever, the slowloris of lesson 04 in reverse. A deadline
+ * covers the whole line, however many send() calls it takes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deadline.h"
+#include "iobuf.h"
+#include "kit.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct options opts;
+
+/* include write_by */
+/* include wait_writable */
+/* Wait until fd has room to send, or `deadline` (0 = none) passes. 0 when
+ * there is room; -1 with errno set otherwise, ETIMEDOUT at the deadline. */
+static int wait_writable(int fd, long long deadline)
+{
+    for (;;) {
+        int wait_ms = -1;
+        if (deadline) {
+            long long left = deadline - now_ms();   /* the time LEFT, each time */
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int ready = poll(&pfd, 1, wait_ms);
+        if (ready > 0)
+            return 0;   /* room, or an error (POLLERR) that the next send() reports */
+        if (ready < 0 && errno != EINTR)
+            return -1;
+    }
+}
+/* end wait_writable */
+
+/* include send_loop */
+/* Send all len bytes by `deadline` (0 = none). 0 when all are sent; -1 with
+ * errno set otherwise, ETIMEDOUT when the deadline passed first. */
+static int write_by(int fd, const char *buf, size_t len, long long deadline)
+{
+    while (len > 0) {
+        /* MSG_DONTWAIT: take what fits now and never block, though the
+         * socket is blocking (Linux and the BSDs; plain POSIX would set
+         * O_NONBLOCK with fcntl()). MSG_NOSIGNAL: EPIPE, not SIGPIPE. */
+        ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+            buf += n;           /* a partial send: the rest goes next round */
+            len -= (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        /* The send buffer is full: the client is not taking our bytes. */
+        if (wait_writable(fd, deadline) < 0)
+            return -1;
+    }
+    return 0;
+}
+/* end send_loop */
+/* end write_by */
+
+/* include read_line */
+/* Read until *in holds a whole line. NULL when it does, else the reason the
+ * connection must end: "eof", "timeout", "line-timeout", "too-long",
+ * "reset", "error". */
+static const char *read_line(int fd, struct iobuf **in)
+{
+    long long line_deadline = 0;        /* set once, at the line's first byte */
+
+    while (iobuf_line_length(*in) == 0) {
+        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
+        if (held > (size_t)opts.max_line)
+            return "too-long";
+        if (held > 0 && line_deadline == 0)
+            line_deadline = deadline_in(opts.line_timeout_ms);
+
+        long long deadline = deadline_in(opts.idle_timeout_ms);
+        const char *timeout = "timeout";
+        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
+            deadline = line_deadline;   /* the line's time runs out first */
+            timeout = "line-timeout";
+        }
+
+        /* Hold at most one byte more than the longest line: enough to see
+         * that a line is too long, and all the memory a client can claim. */
+        size_t room;
+        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
+        if (!space)
+            return "error";                     /* out of memory */
+        ssize_t n = read_by(fd, space, room, deadline);
+        if (n == 0)
+            return "eof";
+        if (n < 0)
+            return errno == ETIMEDOUT ? timeout : reason_for_errno(errno);
+        iobuf_added(*in, (size_t)n);
+    }
+    return NULL;
+}
+/* end read_line */
+
+/* include echo_lines */
+/* Echo line after line; return why the connection ended, for the log. */
+static const char *echo_lines(int fd)
+{
+    struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
+    const char *reason;
+
+    while ((reason = read_line(fd, &in)) == NULL) {
+        size_t len = iobuf_line_length(in);
+        if (write_by(fd, iobuf_data(in), len, deadline_in(opts.write_timeout_ms)) < 0) {
+            reason = errno == ETIMEDOUT ? "write-timeout" : reason_for_errno(errno);
+            break;
+        }
+        iobuf_consume(&in, len);
+    }
+    if (strcmp(reason, "too-long") == 0) {
+        static const char reply[] = "ERR line too long\n";
+        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
+                 deadline_in(opts.write_timeout_ms));
+    }
+    iobuf_free(&in);
+    return reason;
+}
+/* end echo_lines */
+
+/* One exit path that always closes (lesson 01). */
+static void handle_connection(struct conn *c)
+{
+    const char *reason = echo_lines(c->fd);
+    close(c->fd);
+    log_close(c, reason);
+}
+
+int main(int argc, char **argv)
+{
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
+                  OPT_WRITE_TIMEOUT, &opts);
+    int listen_fd = listen_and_announce(&opts);
+    serve_thread_per_connection(listen_fd, handle_connection);
+    return 0;
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# Lesson 04: an idle deadline reset by every byte lets a trickling client
+# (slowloris) hold a thread forever; a line with no end grows memory forever.
+#
+# Tagged `bug`: facts about the pristine starter (the bug is real).
+# Tagged `fix`: what a fixed server must do (run against the student's
+# server by `make check` in the lesson, and against the solution).
+
+load helpers
+
+IDLE=500   # --idle-timeout: the longest silence between two reads
+LINE=800   # --line-timeout: the longest a whole line may take
+MAX=100    # --max-line: the longest line, in bytes, '\n' not counted
+N=10       # tricklers at once
+
+start_line_server() {
+  start_server --idle-timeout $IDLE --line-timeout $LINE --max-line $MAX
+}
+
+# A trickler: a 1000-byte line, one byte every 100 ms (100 s in all), so the
+# idle deadline never fires; only a line deadline or --hold ends it.
+start_tricklers() { # HOLD_MS
+  start_client --mode slowloris --count $N --interval 100 --size 1000 --hold "$1"
+}
+
+# peak_rss_kb: the server's peak resident memory (VmHWM), in kB;
+# rss_grown_kb: how much it grew since $rss_before.
+peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
+rss_grown_kb() { echo $(( $(peak_rss_kb) - rss_before )); }
+
+# bats test_tags=bug
+@test "bug: $N clients trickling one byte per 100 ms outlive a ${IDLE} ms idle timeout" {
+  # client byte, 100 ms, byte, ... -> each read() returns in time -> deadline reset -> ESTABLISHED
+  start_line_server
+  local threads_before; threads_before=$(thread_count)
+  start_tricklers 2500
+  expect_server_state established -eq $N "the $N tricklers should be connected"
+  expect_threads -eq $(( threads_before + N )) "each trickler holds one server thread"
+  expect_results held -eq $N \
+    "every trickler should still be connected when its own --hold of 2500 ms ends ($(( 2500 / IDLE )) idle timeouts): each byte reset the idle deadline"
+  expect_log 'reason=(timeout|line-timeout)' -eq 0 \
+    "the starter never timed a trickler out; it only saw them leave (reason=eof) when --hold ran out"
+}
+
+# bats test_tags=bug
+@test "bug: the starter ignores --max-line: a 32 MB line is buffered whole" {
+  # client sends 32 MB without '\n' -> server buffer grows to hold it all -> echo
+  start_line_server
+  rss_before=$(peak_rss_kb)
+  run_client --mode close --size 33554432
+  expect_results ok -eq 1 "the starter echoes a 32 MB line although --max-line is $MAX"
+  _expect -ge 30000 "kB more peak memory (VmHWM) in the server after one 32 MB line" \
+    "without a limit the server buffers the whole line before it sees the '\\n'" rss_grown_kb
+}
+
+# bats test_tags=fix
+@test "fix: $N tricklers are closed at the line timeout, and their threads end" {
+  # client byte, byte, ... -> line deadline (first byte + LINE) passes -> close() -> client reads EOF
+  start_line_server
+  local threads_before; threads_before=$(thread_count)
+  start_tricklers 10000
+  expect_server_state established -ge 1 "the tricklers should connect"
+  expect_server_state established -eq 0 \
+    "each trickler sends a byte every 100 ms, and every byte pushes an idle deadline of $IDLE ms back, so nothing closes them. Set a line deadline once, when a line's first byte arrives, --line-timeout $LINE ms away; read by the earlier of it and the idle deadline"
+  expect_log 'reason=line-timeout' -eq $N \
+    "each trickler should be logged with reason=line-timeout (the line deadline, not the idle one, passed)"
+  expect_close_times line-timeout $(( LINE - 5 )) $(( LINE + 1500 )) \
+    "a line deadline of $LINE ms should fire $LINE ms after the line's first byte, not earlier and not much later"
+  expect_results closed -eq $N "each trickler should see the server close its connection"
+  expect_threads -eq "$threads_before" "the tricklers' threads should end when their connections close"
+  expect_server_state established -eq 0 "no trickler may stay connected"
+}
+
+# bats test_tags=fix
+@test "fix: a line longer than --max-line gets 'ERR line too long', then the server closes" {
+  # client sends 199 bytes + '\n' -> server stops at MAX+1 bytes -> "ERR line too long\n" -> close()
+  start_line_server
+  run_client --mode close --size 200
+  expect_results too-long -eq 1 \
+    "a 199-byte line is longer than --max-line $MAX: the client should read 'ERR line too long' and then EOF"
+  expect_log 'reason=too-long' -eq 1 "the server should log the close with reason=too-long"
+  expect_server_state established -eq 0 "after the error the server must close the connection"
+  expect_server_state close-wait -eq 0 "after the error the server must close the connection"
+}
+
+# bats test_tags=fix
+@test "fix: a line of exactly --max-line bytes is still echoed" {
+  # client sends MAX bytes + '\n' -> echo -> FIN -> close()
+  start_line_server
+  run_client --mode close --size $(( MAX + 1 ))
+  expect_results ok -eq 1 "--max-line $MAX allows $MAX bytes before the '\\n': that line must come back whole"
+  expect_log 'reason=eof' -eq 1 "the client closed after its echo: reason=eof"
+}
+
+# bats test_tags=fix
+@test "fix: a 32 MB line with no end does not grow the server's memory" {
+  # client sends 32 MB -> server reads MAX+1 bytes, answers ERR, close() -> RST to the sender
+  start_line_server
+  rss_before=$(peak_rss_kb)
+  run_client --mode close --size 33554432
+  _expect -lt 8000 "kB more peak memory (VmHWM) in the server after one 32 MB line" \
+    "the line buffer must stop growing at --max-line $MAX bytes (plus one, to see that the line is too long)" \
+    rss_grown_kb
+  expect_log 'reason=too-long' -eq 1 \
+    "the server should give up on the line once it holds more than --max-line $MAX bytes"
+}
+
+# bats test_tags=fix
+@test "fix: the line deadline is per line: a client talking for longer than $LINE ms is served" {
+  # line, echo, 150 ms, line, echo, ... (1.2 s in all) -> each line fast -> FIN -> close()
+  start_line_server
+  run_client --mode echo --count 5 --lines 8 --interval 150
+  expect_results ok -eq 5 \
+    "each client sends 8 quick lines over 1.2 s: the line deadline must start again with each line, not once per connection"
+  run_client --mode half-close --count 5 --lines 2000
+  expect_results ok -eq 5 "2000 lines sent at once (many per read) must all come back, in order"
+  expect_log 'reason=eof' -eq 10 "every client closed after its echoes: reason=eof"
+}
+
+# bats test_tags=fix
+@test "fix: a silent client still gets the idle timeout, logged apart from the line timeout" {
+  # client says nothing -> idle deadline (IDLE ms) passes -> close() -> client reads EOF
+  start_line_server
+  run_client --mode silent --count 3
+  expect_results closed -eq 3 "the server should close a silent client after --idle-timeout $IDLE ms"
+  expect_log 'reason=timeout ' -eq 3 \
+    "a client that sent nothing has no line in progress: that is reason=timeout, not line-timeout"
+  expect_close_times timeout $(( IDLE - 5 )) $(( IDLE + 1500 )) "the idle deadline is $IDLE ms"
+}
