@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+/* include echo_until_done */
 /* Echo until the client is done; return the reason for the log. */
 static const char *echo_until_done(int fd)
 {
@@ -33,6 +34,7 @@ static const char *echo_until_done(int fd)
             return reason_for_errno(errno);
     }
 }
+/* end echo_until_done */
 
 /* include handler */
 static void handle_connection(struct conn *c)
