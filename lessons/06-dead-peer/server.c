@@ -1,0 +1,134 @@
+/*
+ * Lesson 06: the peer that vanished.
+ *
+ * Since lesson 05 every read and every write has a deadline (the write_by()
+ * you wrote there now lives in lib/write_by.c). But a read deadline must be
+ * longer than any healthy client's silence, and many services keep
+ * connections open for minutes or hours with nothing to say: run this one
+ * with --idle-timeout 0 (no read deadline at all). When such a client's
+ * host loses power, its cable is pulled or a NAT box forgets the
+ * connection, nothing arrives: no FIN, no RST. That is not a killed process
+ * (its kernel sends FIN, lesson 01). The peer is simply gone, and silence
+ * is all the server gets.
+ *
+ * THE BUG: the server cannot tell a dead peer from a quiet one, and does
+ * not ask the kernel to:
+ *   - nothing in flight: nothing ever notices. The thread and the socket
+ *     stay ESTABLISHED for ever (`ss -o` shows no timer at all);
+ *   - a reply in flight: the kernel retransmits it, backing off from 200 ms
+ *     to 2 minutes, tcp_retries2 = 15 times: about 15 minutes before it
+ *     gives up (`ss -o` shows timer:(on,...) and the retransmit count).
+ * The server accepts --user-timeout and --keepalive, but ignores both.
+ *
+ * TODO(student): in handle_connection(), before the echo loop, ask the
+ * kernel to watch the connection (these socket options are Linux's):
+ *   1. --user-timeout MS: TCP_USER_TIMEOUT (an unsigned int, in ms): data
+ *      we sent may stay unacknowledged for at most MS;
+ *   2. --keepalive MS: SO_KEEPALIVE, with TCP_KEEPIDLE and TCP_KEEPINTVL
+ *      both MS rounded up to whole seconds and TCP_KEEPCNT 3: after MS of
+ *      silence, a probe every MS; 3 unanswered probes and it gives up.
+ * When the kernel gives up, the blocked read() or send() fails with
+ * ETIMEDOUT, the very errno read_by() and write_by() use for our own
+ * deadlines. Log the kernel's verdict as reason "dead-peer", and keep
+ * "timeout" / "line-timeout" / "write-timeout" for our deadlines. The spots
+ * are marked TODO(student). Then run `make check` (it needs root: see
+ * README.md).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deadline.h"
+#include "iobuf.h"
+#include "kit.h"
+#include "write_by.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct options opts;
+
+/* include read_line */
+/* Read until *in holds a whole line. NULL when it does, else the reason the
+ * connection must end: "eof", "timeout", "line-timeout", "too-long",
+ * "reset", "error". */
+static const char *read_line(int fd, struct iobuf **in)
+{
+    long long line_deadline = 0;        /* set once, at the line's first byte */
+
+    while (iobuf_line_length(*in) == 0) {
+        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
+        if (held > (size_t)opts.max_line)
+            return "too-long";
+        if (held > 0 && line_deadline == 0)
+            line_deadline = deadline_in(opts.line_timeout_ms);
+
+        long long deadline = deadline_in(opts.idle_timeout_ms);
+        const char *timeout = "timeout";
+        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
+            deadline = line_deadline;   /* the line's time runs out first */
+            timeout = "line-timeout";
+        }
+
+        /* Hold at most one byte more than the longest line: enough to see
+         * that a line is too long, and all the memory a client can claim. */
+        size_t room;
+        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
+        if (!space)
+            return "error";                     /* out of memory */
+        ssize_t n = read_by(fd, space, room, deadline);
+        if (n == 0)
+            return "eof";
+        /* TODO(student): ETIMEDOUT is ours only once `deadline` has passed;
+         * before that it is the kernel's verdict: "dead-peer". */
+        if (n < 0)
+            return errno == ETIMEDOUT ? timeout : reason_for_errno(errno);
+        iobuf_added(*in, (size_t)n);
+    }
+    return NULL;
+}
+/* end read_line */
+
+/* include echo_lines */
+/* Echo line after line; return why the connection ended, for the log. */
+static const char *echo_lines(int fd)
+{
+    struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
+    const char *reason;
+
+    while ((reason = read_line(fd, &in)) == NULL) {
+        size_t len = iobuf_line_length(in);
+        /* TODO(student): the same here: "write-timeout" or "dead-peer"? */
+        if (write_by(fd, iobuf_data(in), len, deadline_in(opts.write_timeout_ms)) < 0) {
+            reason = errno == ETIMEDOUT ? "write-timeout" : reason_for_errno(errno);
+            break;
+        }
+        iobuf_consume(&in, len);
+    }
+    if (strcmp(reason, "too-long") == 0) {
+        static const char reply[] = "ERR line too long\n";
+        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
+                 deadline_in(opts.write_timeout_ms));
+    }
+    iobuf_free(&in);
+    return reason;
+}
+/* end echo_lines */
+
+/* One exit path that always closes (lesson 01). */
+static void handle_connection(struct conn *c)
+{
+    /* BUG: nobody watches for a peer that vanished without a word.
+     * TODO(student): before echoing, ask the kernel to: TCP_USER_TIMEOUT
+     * from opts.user_timeout_ms, keepalive from opts.keepalive_ms. */
+    const char *reason = echo_lines(c->fd);
+    close(c->fd);
+    log_close(c, reason);
+}
+
+int main(int argc, char **argv)
+{
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
+                  OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
+    int listen_fd = listen_and_announce(&opts);
+    serve_thread_per_connection(listen_fd, handle_connection);
+    return 0;
+}

@@ -1,0 +1,179 @@
+/*
+ * Lesson 07, solved: close so that the client hears everything.
+ *
+ * (a) close_gracefully() is a lingering close. shutdown(SHUT_WR) sends our
+ *     FIN after every byte we wrote, and the client reads them all, then
+ *     EOF. We keep reading, throwing away whatever the client still sends,
+ *     until its own EOF or until LINGER_MS has passed, and only then
+ *     close(): with nothing left unread, the kernel has no reason to send
+ *     RST. The deadline matters: a client that never stops sending must not
+ *     hold the thread for ever (lesson 04, again).
+ * (b) EOF from the client ends the reading, not the answering: every line
+ *     already read is echoed before we close.
+ * (c) allow_restart() sets SO_REUSEADDR on the listening socket, so a
+ *     restarted server can bind its port while connections of the old one
+ *     sit in TIME-WAIT. TIME-WAIT still does its job: each old connection's
+ *     addresses and ports stay reserved for 60 s; only the port is shared.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deadline.h"
+#include "iobuf.h"
+#include "kit.h"
+#include "write_by.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct options opts;
+
+/* How long a closing server keeps reading what the client still sends. */
+#define LINGER_MS 1000
+
+/* include close_gracefully */
+/* Close fd so that the client gets every byte we sent, then EOF, never RST. */
+static void close_gracefully(int fd)
+{
+    shutdown(fd, SHUT_WR);      /* our FIN, after all we wrote */
+    long long deadline = deadline_in(LINGER_MS);
+    char sink[16384];
+    while (read_by(fd, sink, sizeof sink, deadline) > 0)
+        ;                       /* discard: we will not answer it */
+    close(fd);                  /* at EOF nothing is left unread: no RST */
+}
+/* end close_gracefully */
+
+/* include allow_restart */
+/* Called on the listening socket before bind(): let a restarted server bind
+ * its port while the old server's connections sit in TIME-WAIT. */
+static void allow_restart(int listen_fd)
+{
+    int on = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+}
+/* end allow_restart */
+
+/* include watch_for_dead_peer */
+/* Ask the kernel to give up on a peer that stops answering (Linux). 0, or
+ * -1 with errno set if a socket option was refused. */
+static int watch_for_dead_peer(int fd)
+{
+    if (opts.user_timeout_ms > 0) {
+        /* Sent data may wait this long for its ACK, retransmits included. */
+        unsigned int ms = (unsigned int)opts.user_timeout_ms;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) < 0)
+            return -1;
+    }
+    if (opts.keepalive_ms > 0) {
+        /* The kernel counts keepalive time in whole seconds (at most 32767). */
+        long secs = (opts.keepalive_ms + 999) / 1000;
+        int on = 1, idle = secs > 32767 ? 32767 : (int)secs, probes = 3;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle) < 0 ||
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
+            return -1;
+    }
+    return 0;
+}
+/* end watch_for_dead_peer */
+
+/* include failure_reason */
+/* Why a read or write that had `deadline` failed with err, for the log.
+ * ETIMEDOUT is our own deadline only once it has passed; before that it is
+ * the kernel giving up on the peer (the options above). */
+static const char *failure_reason(int err, long long deadline, const char *timeout)
+{
+    if (err != ETIMEDOUT)
+        return reason_for_errno(err);
+    return deadline && now_ms() >= deadline ? timeout : "dead-peer";
+}
+/* end failure_reason */
+
+/* include read_line */
+/* Read until *in holds a whole line. NULL when it does, else the reason the
+ * connection must end: "eof", "timeout", "line-timeout", "too-long",
+ * "dead-peer", "reset", "error". */
+static const char *read_line(int fd, struct iobuf **in)
+{
+    long long line_deadline = 0;        /* set once, at the line's first byte */
+
+    while (iobuf_line_length(*in) == 0) {
+        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
+        if (held > (size_t)opts.max_line)
+            return "too-long";
+        if (held > 0 && line_deadline == 0)
+            line_deadline = deadline_in(opts.line_timeout_ms);
+
+        long long deadline = deadline_in(opts.idle_timeout_ms);
+        const char *timeout = "timeout";
+        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
+            deadline = line_deadline;   /* the line's time runs out first */
+            timeout = "line-timeout";
+        }
+
+        /* Hold at most one byte more than the longest line: enough to see
+         * that a line is too long, and all the memory a client can claim. */
+        size_t room;
+        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
+        if (!space)
+            return "error";                     /* out of memory */
+        ssize_t n = read_by(fd, space, room, deadline);
+        if (n == 0)
+            return "eof";
+        if (n < 0)
+            return failure_reason(errno, deadline, timeout);
+        iobuf_added(*in, (size_t)n);
+    }
+    return NULL;
+}
+/* end read_line */
+
+/* include echo_lines */
+/* Echo line after line; return why the connection ended, for the log. */
+static const char *echo_lines(int fd)
+{
+    struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
+    const char *reason;
+
+    while ((reason = read_line(fd, &in)) == NULL) {
+        size_t len = iobuf_line_length(in);
+        long long deadline = deadline_in(opts.write_timeout_ms);
+        if (write_by(fd, iobuf_data(in), len, deadline) < 0) {
+            reason = failure_reason(errno, deadline, "write-timeout");
+            break;
+        }
+        iobuf_consume(&in, len);
+    }
+    if (strcmp(reason, "too-long") == 0) {
+        static const char reply[] = "ERR line too long\n";
+        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
+                 deadline_in(opts.write_timeout_ms));
+    }
+    iobuf_free(&in);
+    return reason;
+}
+/* end echo_lines */
+
+/* One exit path that always closes (lesson 01). */
+static void handle_connection(struct conn *c)
+{
+    const char *reason = "error";
+    if (watch_for_dead_peer(c->fd) == 0)
+        reason = echo_lines(c->fd);
+    close_gracefully(c->fd);
+    log_close(c, reason);
+}
+
+int main(int argc, char **argv)
+{
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
+                  OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
+    opts.before_bind = allow_restart;
+    int listen_fd = listen_and_announce(&opts);
+    serve_thread_per_connection(listen_fd, handle_connection);
+    return 0;
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# Lesson 07: closing a connection well. Three ways a close goes wrong:
+#   (a) close() with input unread sends RST: the client's send() fails and
+#       replies not yet sent are lost;
+#   (b) EOF taken for "the client has gone": a half-closed client loses its
+#       replies;
+#   (c) who closes first holds TIME-WAIT: the restarted server cannot bind.
+#
+# Tagged `bug`: facts about the pristine starter (the bugs are real).
+# Tagged `fix`: what a fixed server must do (run against the student's
+# server by `make check` in the lesson, and against the solution).
+
+load helpers
+
+MAX_LINE=1000        # --max-line: longer lines get `ERR line too long`
+BIG=16777216         # a 16 MB line: more than the kernel buffers hold in flight
+LINGER_MS=1000       # how long the fixed server drains before it gives up
+N=3
+
+ERR_LEN=18           # "ERR line too long\n"
+
+# echo_bytes CONN LINES: how many bytes the echoes of lines 1..LINES of
+# client CONN take ("conn C line K\n" each), as tools/client sends them.
+echo_bytes() {
+  local k total=0 line
+  for (( k = 1; k <= $2; k++ )); do line="conn $1 line $k"; total=$(( total + ${#line} + 1 )); done
+  echo "$total"
+}
+
+# client_lines PATTERN: the client's result lines matching PATTERN (ERE).
+client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
+
+# ---- (a) close() with unread input: RST -------------------------------
+
+# bats test_tags=bug
+@test "bug (a): close() with the rest of a too-long line unread sends RST: the client's send() fails with ECONNRESET" {
+  # client sends 16 MB line -> server reads $MAX_LINE+1 bytes, sends ERR, close() with input unread -> RST -> client send(): ECONNRESET
+  start_server --max-line $MAX_LINE
+  run_client --mode too-long --lines 1 --size $BIG --count $N
+  expect_log 'reason=too-long' -eq $N "the server should refuse each line as too long"
+  expect_results reset -eq $N \
+    "each client was still sending its line when the server called close() with that input unread: the kernel answered with RST, and the client's next send() failed with ECONNRESET before it had read a byte of the reply"
+  (( $(client_lines " sent=$BIG ") == 0 )) || fail "no client could send its whole line: the RST ended the connection first"
+  (( $(client_lines 'result=reset .* echoed=18 reply=err read-end=eof') == N )) ||
+    fail "after the failed send() each client should still read the 18 bytes of 'ERR line too long' (they reached its receive buffer before the RST did), then EOF (the send() had already taken the error): $(head -c 400 "$CLIENT_OUT")"
+}
+
+# bats test_tags=bug
+@test "bug (a): the RST throws away the replies the server had not yet sent" {
+  # small client window -> echoes wait in the server's Send-Q -> close() with input unread -> RST -> Send-Q discarded
+  start_server --max-line $MAX_LINE
+  run_client --mode too-long --lines 2000 --size $BIG --rcvbuf 4096 --count 2
+  local all=$(( $(echo_bytes 1 1999) + ERR_LEN ))
+  expect_results reset -eq 2 "the server closed with the long line unread: RST, and the clients' send() failed"
+  local got
+  for got in $(sed -n 's/.* echoed=\([0-9]*\) .*/\1/p' "$CLIENT_OUT"); do
+    (( got < all )) || fail "a client read all $got bytes of its replies, though its small receive window kept most of them in the server's Send-Q until the RST"
+  done
+  (( $(client_lines 'reply=other read-end=eof') == 2 )) ||
+    fail "each client should read only the echoes that fitted its receive window, then EOF: the rest, and the ERR line, were still in the server's send queue when close() reset the connection: $(head -c 400 "$CLIENT_OUT")"
+}
+
+# bats test_tags=fix
+@test "fix (a): a lingering close: the client sends its whole line, reads 'ERR line too long', then EOF; no RST" {
+  # ERR -> shutdown(SHUT_WR): FIN after it -> drain the rest of the line -> client reads ERR + EOF, closes -> EOF -> close(): nothing unread, no RST
+  start_server --max-line $MAX_LINE
+  run_client --mode too-long --lines 1 --size $BIG --count $N
+  expect_log 'reason=too-long' -eq $N "the server should refuse each line as too long"
+  expect_results too-long -eq $N \
+    "each client should send all $BIG bytes, then read 'ERR line too long' and EOF. A close() with input unread sends RST instead, and the client's send() fails: shutdown(SHUT_WR) first, read and discard until EOF (or $LINGER_MS ms), then close()"
+  (( $(client_lines "sent=$BIG echoed=18 reply=err read-end=eof") == N )) ||
+    fail "each client should have sent its whole line and read exactly the ERR line, then EOF: $(head -c 400 "$CLIENT_OUT")"
+}
+
+# bats test_tags=fix
+@test "fix (a): replies still queued when the server decides to close all reach the client, then EOF" {
+  # echoes queued behind a small window -> ERR -> shutdown(SHUT_WR): FIN after them -> drain -> client reads all, then EOF
+  start_server --max-line $MAX_LINE
+  run_client --mode too-long --lines 2000 --size $BIG --rcvbuf 4096 --count 2
+  local all=$(( $(echo_bytes 1 1999) + ERR_LEN ))
+  expect_results too-long -eq 2 \
+    "each client should read the echoes of its 1999 short lines, then 'ERR line too long', then EOF: a lingering close keeps the connection until the client has them"
+  (( $(client_lines "echoed=$all reply=err read-end=eof") == 2 )) ||
+    fail "each client should read all $all bytes of replies (1999 echoes and the ERR line): $(head -c 400 "$CLIENT_OUT")"
+}
+
+# bats test_tags=fix
+@test "fix (a): the lingering is bounded: a client that never stops sending is closed $LINGER_MS ms after the server gives up on it" {
+  # write deadline -> shutdown(SHUT_WR) (FIN-WAIT-1: FIN queued behind unread echoes) -> drain for $LINGER_MS ms -> close() -> RST
+  start_server --write-timeout 300
+  local threads_before; threads_before=$(thread_count)
+  start_client --mode no-read --count 2 --size 1000 --hold 10000
+  expect_server_state fin-wait-1 -eq 2 \
+    "after its write deadline the server should shutdown(SHUT_WR) and keep reading: its side goes to FIN-WAIT-1 (its FIN waits behind echoes the clients never read) while it drains"
+  wait_until 10000 eval '(( $(log_count "reason=write-timeout") == 2 ))' ||
+    fail "the server should close each flooding client within $LINGER_MS ms of its write deadline, logged as reason=write-timeout"
+  wait "$CLIENT_PID" 2>/dev/null || true
+  expect_results reset -eq 2 "a client that is still sending when the linger time is up gets an RST: that is the point of the deadline"
+  expect_result_times reset $(( 300 + LINGER_MS - 100 )) $(( 300 + LINGER_MS + 3000 )) \
+    "the server should keep draining for $LINGER_MS ms after its 300 ms write deadline, not less (a plain close() resets at once) and not for ever"
+  expect_threads -eq "$threads_before" "the lingering threads should end"
+}
+
+# ---- (b) half-close -----------------------------------------------------
+
+# bats test_tags=bug
+@test "bug (b): a client that half-closes gets none of its replies: EOF was taken for 'the client has gone'" {
+  # client lines + FIN in one segment -> server reads lines, sees EOF -> client_gone() -> close() without echoing
+  start_server
+  run_client --mode half-close-fin --lines 50 --count 5
+  expect_results mismatch -eq 5 \
+    "each client sent 50 lines and shutdown(SHUT_WR), then waited for its echoes: the starter saw the EOF, decided the client had gone and closed without a reply"
+  (( $(client_lines ' echoed=0$') == 5 )) || fail "no echo at all should reach the clients: $(head -c 400 "$CLIENT_OUT")"
+}
+
+# bats test_tags=fix
+@test "fix (b): a client that half-closes gets every reply, then EOF" {
+  # client lines + FIN -> server echoes every line read -> EOF ends the reading -> FIN -> client reads all, then EOF
+  start_server
+  run_client --mode half-close-fin --lines 50 --count 5
+  expect_results ok -eq 5 \
+    "each client sent 50 lines, then shutdown(SHUT_WR): it is done sending, not gone, and must get all 50 echoes before the server's FIN. EOF means no more requests, not 'stop answering'"
+  run_client --mode half-close --lines 2000 --count 5
+  expect_results ok -eq 5 "2000 lines, then shutdown(SHUT_WR): all 2000 echoes must come back"
+  expect_log 'reason=eof' -eq 10 "each half-closed client is logged as reason=eof, after its echoes"
+}
+
+# ---- (c) TIME-WAIT and the restart --------------------------------------
+
+# restart_on_the_same_port: start the server again on $PORT and see whether
+# it binds: sets status (0: it listened, and was stopped again; 1: it could
+# not listen) and output (its stdout and stderr).
+restart_on_the_same_port() {
+  local out="$BATS_TEST_TMPDIR/restart.out" pid
+  "$(server_binary)" --port "$PORT" >"$out" 2>&1 3>&- &
+  pid=$!
+  wait_until 10000 eval 'grep -q "^listening on " "$out" || process_gone $pid'
+  kill -TERM "$pid" 2>/dev/null || true
+  status=0
+  wait "$pid" || status=$?
+  output=$(cat "$out")
+}
+
+# bats test_tags=bug
+@test "bug: who closes first holds TIME-WAIT: clients that close first keep it on their side, and the server restarts" {
+  # client FIN first -> client TIME-WAIT (60 s); server LAST-ACK -> gone; the port is free
+  start_server
+  run_client --mode close --count $N
+  expect_results ok -eq $N "each client echoes a line and closes first"
+  expect_client_state time-wait -ge $N "the clients closed first, so the clients' side holds TIME-WAIT"
+  expect_server_state time-wait -eq 0 "the server closed second: no TIME-WAIT on its side"
+  stop_server
+  restart_on_the_same_port
+  [[ $output == *"listening on 127.0.0.1:$PORT"* ]] ||
+    fail "with no TIME-WAIT on the server's side the port is free, and a restart should bind it: $output"
+}
+
+# bats test_tags=bug
+@test "bug (c): the server closed first, so it holds TIME-WAIT; restarted on the same port it fails with EADDRINUSE" {
+  # server idle timeout -> server FIN first -> client FIN -> server TIME-WAIT (60 s) -> bind() on the same port: EADDRINUSE
+  start_server --idle-timeout 200
+  run_client --mode silent --count $N --hold 5000
+  expect_results closed -eq $N "the server should close each silent client at its idle timeout, first"
+  expect_server_state time-wait -eq $N "the server closed first, so the server's side holds TIME-WAIT, for 60 s"
+  stop_server
+  restart_on_the_same_port
+  (( status == 1 )) && [[ $output == *"Address already in use"* ]] ||
+    fail "while the old connections sit in TIME-WAIT on port $PORT, a server without SO_REUSEADDR cannot bind it (EADDRINUSE); it said (status $status): $output"
+}
+
+# bats test_tags=fix
+@test "fix (c): with SO_REUSEADDR the server restarts on its port while its old connections sit in TIME-WAIT" {
+  # server closes first -> server TIME-WAIT -> restart: SO_REUSEADDR before bind() -> listening on the same port
+  start_server --idle-timeout 200
+  local old_port=$PORT
+  run_client --mode silent --count $N --hold 5000
+  expect_results closed -eq $N "the server should close each silent client at its idle timeout, first"
+  expect_server_state time-wait -eq $N "the server closed first, so the server's side holds TIME-WAIT, for 60 s"
+  stop_server
+  restart_on_the_same_port
+  [[ $output == *"listening on 127.0.0.1:$PORT"* ]] ||
+    fail "the restarted server could not bind port $PORT while the old connections sit in TIME-WAIT (it said: $output). Set SO_REUSEADDR on the listening socket before bind(), in both the old and the new server: the TIME-WAIT sockets keep the flag of the server that made them"
+  start_server --port "$old_port"
+  (( PORT == old_port )) || fail "the server should listen on port $old_port again, not $PORT"
+  expect_server_state time-wait -eq $N "the old connections are still in TIME-WAIT beside the new listener"
+  run_client --mode close
+  expect_results ok -eq 1 "the restarted server should serve clients"
+}
