@@ -6,7 +6,7 @@ include lib/build.mk
 LESSONS := $(sort $(notdir $(wildcard lessons/[0-9][0-9]-*)))
 LESSON ?= 01
 SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
-TOOLS := $(KIT)/tools/client
+TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
 
 .PHONY: all check demo progress clean help
 all: $(SERVERS) $(TOOLS)
@@ -17,6 +17,9 @@ help:
 	@echo 'make demo       the classroom demo of lesson 01 (LESSON=NN for another)'
 	@echo 'make check      every starter shows its bug, every solution passes'
 	@echo 'make progress   which lessons you have fixed, and the next one'
+	@echo 'make slides     build the slide decks into slides/build/*.html (PDF=1: PDFs too)'
+	@echo 'make bench      threads vs poll() loop vs epoll reactor: memory, CPU, reap lateness'
+	@echo 'make fuzz       libFuzzer over the reactor line framing and timer heap (FUZZ_TIME=60)'
 	@echo 'make clean      remove what make built'
 
 check:
@@ -28,6 +31,26 @@ demo:
 	@tools/need demo
 	@$(MAKE) -s all
 	@tools/demo $(LESSON)
+
+.PHONY: slides
+slides:
+	@tools/need $(if $(PDF),slides-check,slides)
+	@$(MAKE) -s all
+	@slides/tools/build $(if $(PDF),--pdf)
+
+.PHONY: bench fuzz
+bench:
+	@$(MAKE) -s all
+	@tools/bench
+
+# libFuzzer over the reactor's line framing and timer heap (needs clang);
+# the binary, corpus and any crash input go to bench/out/.
+FUZZ_TIME ?= 60
+fuzz:
+	@mkdir -p bench/out/fuzz-corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(CFLAGS_WARN) \
+	  -I$(KIT)/lib -o bench/out/fuzz_loop tools/fuzz/fuzz_loop.c lib/iobuf.c lib/heap.c
+	bench/out/fuzz_loop -max_total_time=$(FUZZ_TIME) -artifact_prefix=bench/out/ bench/out/fuzz-corpus
 
 progress:
 	@tools/need check

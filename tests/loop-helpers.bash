@@ -1,0 +1,48 @@
+# loop-helpers.bash - extra helpers for the event-loop lessons (08, 09),
+# loaded after helpers.bash.
+
+# cpu_ms PID: CPU time (user + system) the process has used, in ms,
+# from fields 14 and 15 of /proc/PID/stat (clock ticks).
+cpu_ms() {
+  local ticks hz
+  hz=$(getconf CLK_TCK)
+  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  echo $(( ticks * 1000 / hz ))
+}
+
+# cpu_over MS PID: CPU ms the process used during the next MS ms of wall time.
+# (Measuring over a window is the point: it is not an assertion after a sleep.)
+cpu_over() {
+  local before after
+  before=$(cpu_ms "$2")
+  sleep "$(awk "BEGIN {print $1 / 1000}")"
+  after=$(cpu_ms "$2")
+  echo $(( after - before ))
+}
+
+# runnable_samples PID N: in N samples 50 ms apart, how often the process was
+# in state R (running, or ready and waiting for a CPU). A busy loop is R in
+# nearly every sample even when other work crowds the CPUs; a loop asleep in
+# epoll_wait()/poll() is S.
+runnable_samples() {
+  local i n=0
+  for (( i = 0; i < $2; i++ )); do
+    [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == R ]] && n=$(( n + 1 ))
+    sleep 0.05
+  done
+  echo "$n"
+}
+
+# afters_outside LO HI REGEX FILE: how many `after=Nms` values in FILE's
+# lines matching REGEX fall outside [LO, HI].
+afters_outside() {
+  local lo=$1 hi=$2 regex=$3 file=$4
+  grep -E "$regex" "$file" | sed -n 's/.*after=\([0-9]*\)ms.*/\1/p' |
+    awk -v lo="$lo" -v hi="$hi" '$1 < lo || $1 > hi {n++} END {print n + 0}'
+}
+
+# afters_summary REGEX FILE: min / median / max of the matching after= values.
+afters_summary() {
+  grep -E "$1" "$2" | sed -n 's/.*after=\([0-9]*\)ms.*/\1/p' | sort -n |
+    awk '{a[NR] = $1} END {if (NR) printf "min %dms, median %dms, max %dms", a[1], a[int((NR + 1) / 2)], a[NR]; else printf "none"}'
+}
