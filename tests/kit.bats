@@ -6,10 +6,11 @@ load helpers
 
 lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
 
-@test "kit: every lesson has README.md, Makefile, server.c, a solution with NOTES.md, a test file, a demo" {
+@test "kit: every lesson has README.md, Makefile, server.c, hints, a solution with NOTES.md, a test file, a demo" {
   local missing=() l
   for l in $(lessons); do
     for f in lessons/$l/README.md lessons/$l/Makefile lessons/$l/server.c \
+             lessons/$l/hints/1.md lessons/$l/hints/2.md \
              solutions/$l/server.c solutions/$l/NOTES.md tests/$l.bats tools/demos/$l.sh; do
       [[ -f $KIT/$f ]] || missing+=("$f")
     done
