@@ -23,7 +23,7 @@ help:
 	@echo 'make clean      remove what make built'
 
 check:
-	@tools/need check
+	@tools/need slides-check
 	@$(MAKE) -s all
 	@tests/run all
 

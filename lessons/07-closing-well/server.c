@@ -164,6 +164,7 @@ static const char *echo_lines(int fd)
 }
 /* end echo_lines */
 
+/* include handle_connection */
 /* One exit path that always closes (lesson 01). */
 static void handle_connection(struct conn *c)
 {
@@ -175,7 +176,9 @@ static void handle_connection(struct conn *c)
     close(c->fd);
     log_close(c, reason);
 }
+/* end handle_connection */
 
+/* include main */
 int main(int argc, char **argv)
 {
     options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
@@ -186,3 +189,4 @@ int main(int argc, char **argv)
     serve_thread_per_connection(listen_fd, handle_connection);
     return 0;
 }
+/* end main */

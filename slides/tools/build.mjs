@@ -17,6 +17,9 @@
 //   server lessons/...         real servers on port 0; the block becomes what
 //   show ss -tan ...           the terminal showed (cached by the recipe and
 //   ```                        the binaries it runs, in slides/build/captures/)
+//                              A recipe that needs network namespaces (lesson 06)
+//                              and cannot have them here shows a note instead,
+//                              never cached; SLIDES_STRICT=1 makes that an error.
 //
 //   ![alt](diagrams/NAME.svg)  inlined as a data: URI. NAME.svg is drawn at build
 //                              time from NAME.seq (tools/seqdiag.mjs), NAME.tl
@@ -199,8 +202,9 @@ function run(cmd, argv, { input, okCodes = [0], cwd = kit, liveStderr = false } 
 function captureKey(recipe) {
   const files = ['slides/tools/capture', 'tools/client'];
   for (const line of recipe.split('\n')) {
-    const m = /^\s*(?:show\s+)?server\s+(\S+)/.exec(line);
+    const m = /^\s*(?:show\s+)?server(?:-again)?\s+(\S+)/.exec(line);
     if (m) files.push(m[1]);
+    if (/^\s*netpair\s*$/.test(line)) files.push('tools/netpair');
   }
   const parts = [recipe];
   for (const f of files) {
@@ -212,7 +216,13 @@ function captureKey(recipe) {
 }
 
 const running = new Set(); // settled-safe promises of the captures running now
-const stats = { run: 0, cached: 0 };
+const stats = { run: 0, cached: 0, skipped: [] };
+
+// A capture that exits with this status could not run here (lesson 06's
+// recipes need network namespaces: root, or unprivileged user namespaces).
+// What it printed, a note saying so, goes on the slide; it is never cached,
+// so the next build that can run it does. SLIDES_STRICT=1 makes it an error.
+const CAPTURE_SKIPPED = 3;
 
 /** Run one recipe (at most CAPTURE_JOBS at once), or reuse its cached output. */
 async function capture(recipe, where) {
@@ -222,11 +232,16 @@ async function capture(recipe, where) {
   const file = join(dir, `${key.slice(0, 16)}.txt`);
   if (existsSync(file)) { stats.cached++; return readFileSync(file, 'utf8'); }
   while (running.size >= CAPTURE_JOBS) await Promise.race(running);
-  const job = run(join(slidesDir, 'tools/capture'), [], { input: recipe });
+  const job = run(join(slidesDir, 'tools/capture'), [], { input: recipe, okCodes: [0, CAPTURE_SKIPPED] });
   const slot = job.catch(() => {});
   running.add(slot);
   try {
-    const { stdout } = await job;
+    const { stdout, code } = await job;
+    if (code === CAPTURE_SKIPPED) {
+      if (process.env.SLIDES_STRICT) throw new DeckError(`not run here (SLIDES_STRICT is set):\n${stdout.trim()}`);
+      stats.skipped.push(where);
+      return stdout.replace(/\n+$/, '') + '\n';
+    }
     const text = stdout.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.replace(/\s+$/, '')).join('\n').replace(/\n+$/, '');
     if (!text) throw new DeckError(`${where}: the capture printed nothing (no \`show\` step?)`);
     writeFileSync(file, text + '\n');
@@ -395,7 +410,13 @@ async function main() {
     process.exitCode = 1;
     return;
   }
-  say(`captures: ${stats.run} run, ${stats.cached} cached (${elapsed()})`);
+  say(`captures: ${stats.run} run, ${stats.cached} cached${stats.skipped.length ? `, ${stats.skipped.length} not run` : ''} (${elapsed()})`);
+  if (stats.skipped.length) {
+    say(`NOTE: ${stats.skipped.length} capture${stats.skipped.length === 1 ? '' : 's'} need${stats.skipped.length === 1 ? 's' : ''} network namespaces, which this build cannot make`);
+    say('      (not root and no unprivileged user namespaces, or CAPTURE_NO_NETPAIR is set): their slides show a note instead');
+    say(`      of a real run (${[...new Set(stats.skipped.map((w) => w.replace(/:\d+$/, '')))].join(', ')}).`);
+    say('      Build as root to capture them: sudo make slides');
+  }
   if (stale.length) {
     say(`marp: converting ${stale.map((s) => s.deck.name).join(' ')}`);
     const marp = join(slidesDir, 'node_modules/@marp-team/marp-cli/marp-cli.js');

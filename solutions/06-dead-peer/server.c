@@ -137,6 +137,7 @@ static const char *echo_lines(int fd)
 }
 /* end echo_lines */
 
+/* include handle_connection */
 /* One exit path that always closes (lesson 01). */
 static void handle_connection(struct conn *c)
 {
@@ -146,6 +147,7 @@ static void handle_connection(struct conn *c)
     close(c->fd);
     log_close(c, reason);
 }
+/* end handle_connection */
 
 int main(int argc, char **argv)
 {
