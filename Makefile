@@ -41,7 +41,11 @@ slides:
 .PHONY: bench fuzz
 bench:
 	@$(MAKE) -s all
-	@tools/bench
+	@mkdir -p bench/out
+	@bash -c 'tools/bench 2> >(tee bench/out/bench.log >&2) | tee bench/out/table.txt; exit $${PIPESTATUS[0]}'
+	@{ grep '^bench:' bench/out/bench.log; cat bench/out/table.txt; } > bench/out/bench.txt
+	@if command -v node >/dev/null 2>&1; then node slides/diagrams/bench.mjs > bench/out/bench.svg && \
+	  echo "Chart: bench/out/bench.svg (lessons/09-reactor/bench.svg is the one the README shows)"; fi
 
 # libFuzzer over the reactor's line framing and timer heap (needs clang);
 # the binary, corpus and any crash input go to bench/out/.
