@@ -62,3 +62,4 @@ progress:
 
 clean:
 	rm -f $(SERVERS) $(TOOLS) $(FLAGS_STAMP)
+	rm -rf slides/build bench/out
