@@ -21,11 +21,6 @@ LATE=1500     # ... and this much late, on a loaded 2-core machine
 # so the client may see the close up to this much before --idle-timeout:
 CLIENT_EARLY=150
 
-# expect_final RESULT OP N MEANING: expect_results for a client that has
-# already exited (run_client): its output is final, so there is nothing to
-# poll for, and a failure shows at once instead of after WAIT_MS.
-expect_final() { WAIT_MS=0 expect_results "$@"; }
-
 # cut_count: client connections the server ended, by FIN (closed) or by RST
 # (reset: it closed with the client's line still unread; see lesson 07).
 cut_count() { result_times 'closed|reset' | wc -l; }

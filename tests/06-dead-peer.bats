@@ -113,16 +113,8 @@ expect_dead_peer_closed() {
     fail "the server closed the dead peer's connection, but logged '$line'. With --idle-timeout 0 no deadline of ours exists: this ETIMEDOUT is the kernel giving up on the peer, reason=dead-peer"
 }
 
-# expect_stays MS MEANING COMMAND...: COMMAND holds at every check, every
-# 50 ms, for MS ms. (A "stays" fact needs time to pass; each check is live.)
-expect_stays() {
-  local ms=$1 meaning=$2; shift 2
-  local until=$(( $(now_ms) + ms ))
-  while (( $(now_ms) < until )); do
-    "$@" || fail "$meaning (ss on the server's host: $(far_socket))"
-    sleep 0.05
-  done
-}
+# What expect_stays adds to a failure: the far client's socket as ss sees it.
+stays_context() { echo "ss on the server's host: $(far_socket)"; }
 
 # A chatty far client: a line every 100 ms, for longer than any test.
 start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval 100 --hold 30000; }

@@ -41,8 +41,8 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   run_client --mode close
   expect_log 'reason=timeout' -eq 20 \
     "the other client's line woke poll(), and the overdue deadlines were checked at last: timers that fire only when something else happens"
-  [[ $(afters_outside 0 1500 'reason=timeout' "$SERVER_LOG") -eq 20 ]] ||
-    fail "expected every reap to be more than 1200 ms late; log: $(afters_summary 'reason=timeout' "$SERVER_LOG")"
+  [[ $(close_times_outside timeout 0 1500) -eq 20 ]] ||
+    fail "expected every reap to be more than 1200 ms late; log: $(close_times_summary timeout)"
 }
 
 # bats test_tags=fix
@@ -56,8 +56,8 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   expect_results closed -eq $N \
     "each silent client should see the server close its connection (EOF) once the idle deadline passes; poll() must wake up for the nearest deadline"
   expect_log 'reason=timeout' -eq $N "the server should log reason=timeout for each"
-  local late; late=$(afters_outside $(( IDLE - 5 )) $(( IDLE + 1500 )) 'reason=timeout' "$SERVER_LOG")
-  (( late == 0 )) || fail "$late clients were closed outside ${IDLE}..$(( IDLE + 1500 )) ms after accept ($(afters_summary 'reason=timeout' "$SERVER_LOG")): the poll() timeout should be the time left until the nearest deadline"
+  local late; late=$(close_times_outside timeout $(( IDLE - 5 )) $(( IDLE + 1500 )))
+  (( late == 0 )) || fail "$late clients were closed outside ${IDLE}..$(( IDLE + 1500 )) ms after accept ($(close_times_summary timeout)): the poll() timeout should be the time left until the nearest deadline"
   expect_server_state close-wait -eq 0 "the server closed them, so none can wait for close()"
   expect_fds -eq "$fds_before" "every reaped client's fd should be free again"
 }
@@ -89,8 +89,8 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   expect_log 'reason=write-timeout' -eq 1 \
     "once the kernel buffers are full nothing wakes poll(); only a timeout can end the write deadline"
   expect_results reset -eq 1 "the client, still sending, sees its connection reset"
-  [[ $(afters_outside 495 8000 'reason=write-timeout' "$SERVER_LOG") -eq 0 ]] ||
-    fail "closed at $(afters_summary 'reason=write-timeout' "$SERVER_LOG"), expected 500 ms after the buffers filled (and never before 500 ms)"
+  [[ $(close_times_outside write-timeout 495 8000) -eq 0 ]] ||
+    fail "closed at $(close_times_summary write-timeout), expected 500 ms after the buffers filled (and never before 500 ms)"
 }
 
 # bats test_tags=fix

@@ -249,3 +249,37 @@ expect_result_times() {
       fail "a client connection ended with result=$1 ${t} ms after it connected (expected $2 to $3 ms): $4"
   done
 }
+
+# ---- facts that must hold for a while, and close-time summaries --------
+
+# expect_final RESULT OP N MEANING: expect_results for a client that has
+# already exited (run_client): its output is final, so there is nothing to
+# poll for, and a failure shows at once instead of after WAIT_MS.
+expect_final() { WAIT_MS=0 expect_results "$@"; }
+
+# expect_stays MS MEANING COMMAND...: COMMAND holds at every check, every
+# 50 ms, for MS ms. (A "stays" fact needs time to pass; each check is live.)
+# A test file may define stays_context to add what it saw to the failure.
+expect_stays() {
+  local ms=$1 meaning=$2; shift 2
+  local until=$(( $(now_ms) + ms )) context=""
+  while (( $(now_ms) < until )); do
+    if ! "$@"; then
+      declare -F stays_context >/dev/null && context=" ($(stays_context))"
+      fail "$meaning$context"
+    fi
+    sleep 0.05
+  done
+}
+
+# close_times_outside REASON LO HI: how many closes with REASON came outside
+# LO..HI ms after their accept.
+close_times_outside() {
+  close_times "$1" | awk -v lo="$2" -v hi="$3" '$1 < lo || $1 > hi {n++} END {print n + 0}'
+}
+
+# close_times_summary REASON: min / median / max after= of the closes with REASON.
+close_times_summary() {
+  close_times "$1" | sort -n |
+    awk '{a[NR] = $1} END {if (NR) printf "min %dms, median %dms, max %dms", a[1], a[int((NR + 1) / 2)], a[NR]; else printf "none"}'
+}

@@ -32,17 +32,3 @@ runnable_samples() {
   done
   echo "$n"
 }
-
-# afters_outside LO HI REGEX FILE: how many `after=Nms` values in FILE's
-# lines matching REGEX fall outside [LO, HI].
-afters_outside() {
-  local lo=$1 hi=$2 regex=$3 file=$4
-  grep -E "$regex" "$file" | sed -n 's/.*after=\([0-9]*\)ms.*/\1/p' |
-    awk -v lo="$lo" -v hi="$hi" '$1 < lo || $1 > hi {n++} END {print n + 0}'
-}
-
-# afters_summary REGEX FILE: min / median / max of the matching after= values.
-afters_summary() {
-  grep -E "$1" "$2" | sed -n 's/.*after=\([0-9]*\)ms.*/\1/p' | sort -n |
-    awk '{a[NR] = $1} END {if (NR) printf "min %dms, median %dms, max %dms", a[1], a[int((NR + 1) / 2)], a[NR]; else printf "none"}'
-}
