@@ -47,6 +47,18 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   (( ${#broken[@]} == 0 )) || fail "broken links: ${broken[*]}"
 }
 
+@test "kit: lesson 09's README shows the bench table of lessons/09-reactor/bench.txt, as measured" {
+  # README table == bench.txt table (a real tools/bench run, committed) -> no figure typed or edited by hand
+  local results="$KIT/lessons/09-reactor/bench.txt" readme="$KIT/lessons/09-reactor/README.md"
+  grep -q '^bench: ' "$results" || fail "lessons/09-reactor/bench.txt has no 'bench:' header: copy bench/out/bench.txt from a make bench run"
+  local measured shown
+  measured=$(sed -n '/^measurement /,$p' "$results" | sed 's/ *$//')
+  shown=$(sed -n '/^measurement /,/^```/p' "$readme" | sed '$d')
+  [[ -n $measured ]] || fail "lessons/09-reactor/bench.txt has no table"
+  [[ $shown == "$measured" ]] ||
+    fail "lesson 09's README table differs from lessons/09-reactor/bench.txt: paste the table from that run (trailing spaces dropped)"$'\n'"$(diff <(echo "$measured") <(echo "$shown") | head -20)"
+}
+
 @test "kit: every server names a bad option and exits 2" {
   local bin
   for bin in "$KIT"/lessons/*/server "$KIT"/solutions/*/server; do
