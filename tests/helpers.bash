@@ -97,9 +97,10 @@ run_client() {
   "$CLIENT" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&-
 }
 
-# client_results RESULT: how many connections ended with result=RESULT.
+# client_results RESULT: how many connections ended with result=RESULT
+# (an extended regex: '(closed|reset)' counts both).
 client_results() {
-  grep -c " result=$1 " "$CLIENT_OUT" 2>/dev/null || true
+  grep -Ec " result=$1 " "$CLIENT_OUT" 2>/dev/null || true
 }
 
 # kill_client: SIGKILL the background client (its kernel still closes its
