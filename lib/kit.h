@@ -73,8 +73,17 @@ void serve_thread_per_connection(int listen_fd, void (*handle)(struct conn *c));
 int write_all(int fd, const void *buf, size_t len);
 
 /* The log reason for a failed read or write: "reset" for a peer's RST,
- * else "error". */
+ * "dead-peer" for ETIMEDOUT (the kernel gave up on the peer: see
+ * set_dead_peer_options), else "error". Lessons whose own deadlines also
+ * report ETIMEDOUT check for those first. */
 const char *reason_for_errno(int err);
+
+/* Lesson 06's fix, for the lessons after it: ask the kernel to give up on
+ * a peer that stops answering (Linux). --user-timeout sets
+ * TCP_USER_TIMEOUT (how long sent data may go unacknowledged); --keepalive
+ * turns on SO_KEEPALIVE, probing after that much silence, again as often,
+ * 3 times. 0, or -1 with errno set if the kernel refused an option. */
+int set_dead_peer_options(int fd, const struct options *o);
 
 /* ---- log and clock ------------------------------------------------- */
 

@@ -133,6 +133,9 @@ server_sockets() { ss -Htan state "$1" "( sport = :$PORT )"; }
 client_sockets() { ss -Htan state "$1" "( dport = :$PORT )"; }
 server_count() { server_sockets "$1" | wc -l; }
 client_count() { client_sockets "$1" | wc -l; }
+# server_keepalive_timers: true when ss -o shows a keepalive timer on the
+# server side of $PORT (SO_KEEPALIVE is on; ss prints timer:(keepalive,...)).
+server_keepalive_timers() { ss -Htno state established "( sport = :$PORT )" | grep -q 'timer:(keepalive'; }
 
 fd_count() { ls "/proc/$SERVER_PID/fd" | wc -l; }
 thread_count() { awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status"; }

@@ -84,6 +84,20 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   done
 }
 
+@test "kit: every server after lesson 06's starter honours --user-timeout and --keepalive (ss -o shows the keepalive timer)" {
+  # --keepalive 7000 -> SO_KEEPALIVE on each accepted socket -> ss -o: timer:(keepalive,...)
+  local bin
+  for bin in "$KIT"/solutions/0[6-9]-*/server "$KIT"/lessons/0[7-9]-*/server; do
+    SERVER=$bin start_server --user-timeout 5000 --keepalive 7000
+    start_client --mode silent --hold 5000
+    expect_server_state established -eq 1 "$bin: a silent client should connect"
+    wait_until 3000 server_keepalive_timers ||
+      fail "$bin --keepalive 7000: ss -o shows no keepalive timer on the server's socket: $(ss -Htno state established "( sport = :$PORT )")"
+    kill_client
+    stop_server
+  done
+}
+
 @test "kit: tools/client rejects a bad option with exit 2" {
   run "$CLIENT" --port 1 --mode bogus
   (( status == 2 )) || fail "client --mode bogus exited $status"

@@ -311,6 +311,10 @@ static void refuse(int fd, const struct sockaddr *sa, const char *reason)
 
 static void add_client(int fd, const struct sockaddr *sa, long long now)
 {
+    if (set_dead_peer_options(fd, &r.opts) < 0) {   /* lesson 06 */
+        refuse(fd, sa, "reason=error");
+        return;
+    }
     struct client *c = &r.clients[fd];
     *c = (struct client){.fd = fd, .used = 1, .accepted_ms = now, .watching = WATCH_IN};
     timer_init(&c->timer);
@@ -458,7 +462,8 @@ static void watch(int fd)
 int main(int argc, char **argv)
 {
     options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
-                              OPT_WRITE_TIMEOUT | OPT_MAX_CONNS, &r.opts);
+                              OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE |
+                              OPT_MAX_CONNS, &r.opts);
     r.stop_fd = stop_signal_pipe();
     r.table_size = table_size();
     r.clients = calloc(r.table_size, sizeof *r.clients);

@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,31 +54,6 @@ static void allow_restart(int listen_fd)
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 }
 /* end allow_restart */
-
-/* include watch_for_dead_peer */
-/* Ask the kernel to give up on a peer that stops answering (Linux). 0, or
- * -1 with errno set if a socket option was refused. */
-static int watch_for_dead_peer(int fd)
-{
-    if (opts.user_timeout_ms > 0) {
-        /* Sent data may wait this long for its ACK, retransmits included. */
-        unsigned int ms = (unsigned int)opts.user_timeout_ms;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) < 0)
-            return -1;
-    }
-    if (opts.keepalive_ms > 0) {
-        /* The kernel counts keepalive time in whole seconds (at most 32767). */
-        long secs = (opts.keepalive_ms + 999) / 1000;
-        int on = 1, idle = secs > 32767 ? 32767 : (int)secs, probes = 3;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle) < 0 ||
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
-            return -1;
-    }
-    return 0;
-}
-/* end watch_for_dead_peer */
 
 /* include failure_reason */
 /* Why a read or write that had `deadline` failed with err, for the log.
@@ -163,7 +137,7 @@ static const char *echo_lines(int fd)
 static void handle_connection(struct conn *c)
 {
     const char *reason = "error";
-    if (watch_for_dead_peer(c->fd) == 0)
+    if (set_dead_peer_options(c->fd, &opts) == 0)     /* lesson 06, now in lib/ */
         reason = echo_lines(c->fd);
     close_gracefully(c->fd);
     log_close(c, reason);

@@ -316,7 +316,7 @@ static void accept_clients(void)
                 continue;
             return;                                   /* EAGAIN: no one else waiting */
         }
-        if (add_client(&conn) < 0) {
+        if (set_dead_peer_options(conn.fd, &opts) < 0 || add_client(&conn) < 0) {  /* lesson 06 */
             close(conn.fd);
             log_close(&conn, "error");
         }
@@ -363,7 +363,8 @@ static void run_loop(void)
 int main(int argc, char **argv)
 {
     options_parse(argc, argv,
-                  OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE | OPT_WRITE_TIMEOUT, &opts);
+                  OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE | OPT_WRITE_TIMEOUT |
+                  OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
     int stop_fd = stop_signal_pipe();
     opts.before_bind = allow_restart;
     int listen_fd = listen_and_announce(&opts);

@@ -29,10 +29,11 @@
  *     then reopened.
  *
  * Everything else the thread lessons taught is here too: idle, line and
- * write deadlines; a maximum line length; MSG_NOSIGNAL; EINTR; a lingering
- * close so clients get FIN, not RST; --max-conns; and on SIGINT/SIGTERM a
- * graceful stop (no new clients, replies finished, everyone closed well
- * within SHUTDOWN_MS, exit 0). Buffers exist only while they hold bytes, so
+ * write deadlines; --user-timeout and --keepalive for a peer that vanished
+ * (ETIMEDOUT: dead-peer); a maximum line length; MSG_NOSIGNAL; EINTR; a
+ * lingering close so clients get FIN, not RST; --max-conns; and on
+ * SIGINT/SIGTERM a graceful stop (no new clients, replies finished,
+ * everyone closed well within SHUTDOWN_MS, exit 0). Buffers exist only while they hold bytes, so
  * an idle connection costs one table slot and one heap pointer.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -408,6 +409,10 @@ static int shed_connection(void)
 
 static void add_client(int fd, const struct sockaddr *sa, long long now)
 {
+    if (set_dead_peer_options(fd, &r.opts) < 0) {   /* lesson 06 */
+        refuse(fd, sa, "reason=error");
+        return;
+    }
     struct client *c = &r.clients[fd];
     *c = (struct client){.fd = fd, .used = 1, .accepted_ms = now, .watching = WATCH_IN};
     timer_init(&c->timer);
@@ -558,7 +563,8 @@ static void watch(int fd)
 int main(int argc, char **argv)
 {
     options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
-                              OPT_WRITE_TIMEOUT | OPT_MAX_CONNS, &r.opts);
+                              OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE |
+                              OPT_MAX_CONNS, &r.opts);
     r.stop_fd = stop_signal_pipe();
     r.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     r.table_size = table_size();
