@@ -429,7 +429,7 @@ static void add_client(int fd, const struct sockaddr *sa, long long now)
     rearm_timer(c);
 }
 
-static void accept_clients(long long now)
+static void accept_clients(void)
 {
     for (;;) {
         struct sockaddr_storage ss;
@@ -447,7 +447,7 @@ static void accept_clients(long long now)
         else if (r.opts.max_conns && r.nclients >= (size_t)r.opts.max_conns)
             refuse(fd, (struct sockaddr *)&ss, "reason=max-conns");
         else
-            add_client(fd, (struct sockaddr *)&ss, now);
+            add_client(fd, (struct sockaddr *)&ss, now_ms());  /* a long queue takes a while */
     }
 }
 
@@ -490,7 +490,7 @@ static void dispatch(const struct epoll_event *ev, long long now)
     }
     if (fd == r.listen_fd) {
         if (!r.stopping)
-            accept_clients(now);
+            accept_clients();
         return;
     }
     struct client *c = &r.clients[fd];

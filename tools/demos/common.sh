@@ -28,12 +28,24 @@ title() { printf '\n%s%s%s\n' "$BOLD" "$*" "$OFF"; }
 say() { printf '%s\n' "$*"; }
 run_shown() { printf '%s$ %s%s\n' "$DIM" "$*" "$OFF"; }
 
+# close_inherited_fds: close every descriptor above 2 in this (sub)shell.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    (( fd > 2 )) && eval "exec $fd>&-"
+  done
+  return 0
+}
+
 # start_server BINARY [OPTIONS...]: sets PORT and SERVER_PID, log in SERVER_LOG.
 start_server() {
   local bin=$1; shift
   SERVER_LOG=$(mktemp)
   local out; out=$(mktemp)
-  "$bin" --port 0 "$@" >"$out" 2>"$SERVER_LOG" &
+  # Only stdin, stdout and stderr: descriptors the demo's own shell was
+  # given (by a terminal, an IDE, make) would add to the fd counts shown.
+  ( close_inherited_fds; exec "$bin" --port 0 "$@" ) >"$out" 2>"$SERVER_LOG" &
   SERVER_PID=$!
   DEMO_PIDS+=("$SERVER_PID")
   local i
