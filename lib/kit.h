@@ -85,6 +85,11 @@ const char *reason_for_errno(int err);
  * 3 times. 0, or -1 with errno set if the kernel refused an option. */
 int set_dead_peer_options(int fd, const struct options *o);
 
+/* Lesson 07's fix, for the lessons after it, as options.before_bind:
+ * SO_REUSEADDR, so a restarted server binds its port while its old
+ * connections sit in TIME-WAIT. */
+void reuse_address(int listen_fd);
+
 /* ---- log and clock ------------------------------------------------- */
 
 /* Log one connection event on stderr, in one write() so lines from

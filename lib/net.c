@@ -101,6 +101,13 @@ int set_dead_peer_options(int fd, const struct options *o)
     return 0;
 }
 
+/* solutions/07-closing-well/server.c calls it allow_restart(). */
+void reuse_address(int listen_fd)
+{
+    int on = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+}
+
 /* ---- the accept loop ---------------------------------------------- */
 
 static volatile sig_atomic_t stop_requested;

@@ -319,14 +319,6 @@ static void accept_clients(void)
     }
 }
 
-/* Lesson 07: a restarted server may bind its port while old connections
- * sit in TIME-WAIT. */
-static void allow_restart(int listen_fd)
-{
-    int on = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-}
-
 /* include loop */
 static void run_loop(void)
 {
@@ -362,7 +354,7 @@ int main(int argc, char **argv)
                   OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE | OPT_WRITE_TIMEOUT |
                   OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
     int stop_fd = stop_signal_pipe();
-    opts.before_bind = allow_restart;
+    opts.before_bind = reuse_address;   /* lesson 07: restart despite TIME-WAIT */
     int listen_fd = listen_and_announce(&opts);
     if (stop_fd < 0 || set_nonblocking(listen_fd) < 0) {
         perror("setup");

@@ -432,14 +432,6 @@ static void run(void)
 }
 /* end loop */
 
-/* Lesson 07: a restarted server may bind its port while old connections
- * sit in TIME-WAIT. */
-static void allow_restart(int listen_fd)
-{
-    int on = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-}
-
 /* One table slot per possible descriptor (RLIMIT_NOFILE, at most 1M):
  * calloc'd pages are untouched until a connection uses its slot. */
 static size_t table_size(void)
@@ -472,7 +464,7 @@ int main(int argc, char **argv)
         perror("setup");
         return 1;
     }
-    r.opts.before_bind = allow_restart;
+    r.opts.before_bind = reuse_address;   /* lesson 07: restart despite TIME-WAIT */
     r.listen_fd = listen_and_announce(&r.opts);
     set_nonblocking(r.listen_fd);
     watch(r.stop_fd);
