@@ -1,6 +1,6 @@
 # common.sh - what every lesson's demo script shares: start and stop servers
 # on port 0, count socket states with ss, and print readable rows.
-# Sourced by tools/demo; $kit and $slug are set.
+# Sourced by tools/demo and tools/bench, with $kit set.
 
 : "${DEMO_PAUSE:=1}"   # seconds between steps, so a room can watch; 0 in tests
 CLIENT="$kit/tools/client"
