@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# The student's loop: make watch, make hint, make reset, make diff, make compare.
+# The student's loop: make watch, make hint, make reset, make diff, make compare,
+# make progress.
 # Each test works in a throwaway git copy of the kit with lesson 01 only, so
 # nothing here touches the real lesson files.
 
@@ -88,4 +89,18 @@ teardown() {
   grep -q 'Stopped watching' "$out" || fail "no goodbye: $(cat "$out")"
   run pgrep -f "$LESSON_DIR/server"
   assert_failure   # no server left running
+}
+
+@test "student: make progress says which lessons are fixed, which still have their bug, and which is next" {
+  # lesson 01 given the solution's fix, lesson 02 its starter -> [x] 01 fixed, [ ] 02 bug still there, Next: 02
+  cp -r "$KIT/lessons/02-stuck-read" "$COPY/lessons/"
+  rm -f "$COPY/lessons/02-stuck-read/server"
+  cp "$KIT/tests/02-stuck-read.bats" "$COPY/tests/"
+  cp "$KIT/tools/progress" "$COPY/tools/"
+  cp "$COPY/solutions/01-close-wait-leak/server.c" "$LESSON_DIR/server.c"
+  run "$COPY/tools/progress"
+  assert_success
+  assert_line --regexp '^\[x\] 01-close-wait-leak +fixed$'
+  assert_line --regexp '^\[ \] 02-stuck-read +bug still there  -- [0-9]+ '
+  assert_line 'Next: lessons/02-stuck-read (read its README.md, then make check in that folder).'
 }
