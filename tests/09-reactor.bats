@@ -162,7 +162,7 @@ pipeline() {
 @test "fix: --max-conns 5 -> the sixth client and later are accepted and closed at once" {
   # connect -> accept4 -> over the limit -> close() -> client EOF; the first five stay ESTABLISHED
   start_server --max-conns 5
-  start_client --mode silent --count 8 --hold 3000
+  start_client --mode silent --count 8 --hold 1500
   expect_log 'reason=max-conns' -eq 3 "three clients over the limit should be refused ('refuse ... reason=max-conns')"
   expect_server_state established -eq 5 "the five clients within the limit stay connected"
   wait_until 10000 process_gone "$CLIENT_PID" || fail "the clients did not finish"

@@ -92,15 +92,16 @@ teardown() {
 }
 
 @test "student: make progress says which lessons are fixed, which still have their bug, and which is next" {
-  # lesson 01 given the solution's fix, lesson 02 its starter -> [x] 01 fixed, [ ] 02 bug still there, Next: 02
-  cp -r "$KIT/lessons/02-stuck-read" "$COPY/lessons/"
-  rm -f "$COPY/lessons/02-stuck-read/server"
-  cp "$KIT/tests/02-stuck-read.bats" "$COPY/tests/"
+  # lesson 01 given the solution's fix, lesson 03 its starter -> [x] 01 fixed, [ ] 03 bug still there, Next: 03
+  # (03's starter fails its checks in about a second; 02's would take ten, waiting out its deadlines)
+  cp -r "$KIT/lessons/03-deadline-now" "$COPY/lessons/"
+  rm -f "$COPY/lessons/03-deadline-now/server"
+  cp "$KIT/tests/03-deadline-now.bats" "$COPY/tests/"
   cp "$KIT/tools/progress" "$COPY/tools/"
   cp "$COPY/solutions/01-close-wait-leak/server.c" "$LESSON_DIR/server.c"
   run "$COPY/tools/progress"
   assert_success
   assert_line --regexp '^\[x\] 01-close-wait-leak +fixed$'
-  assert_line --regexp '^\[ \] 02-stuck-read +bug still there  -- [0-9]+ '
-  assert_line 'Next: lessons/02-stuck-read (read its README.md, then make check in that folder).'
+  assert_line --regexp '^\[ \] 03-deadline-now +bug still there  -- [0-9]+ '
+  assert_line 'Next: lessons/03-deadline-now (read its README.md, then make check in that folder).'
 }
