@@ -98,8 +98,17 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   done
 }
 
-@test "kit: tools/client rejects a bad option with exit 2" {
-  run "$CLIENT" --port 1 --mode bogus
-  (( status == 2 )) || fail "client --mode bogus exited $status"
-  [[ $output == *bogus* ]] || fail "no mention of the bad value: $output"
+@test "kit: tools/client, tools/loadgen and tools/sswatch name a bad option or value and exit 2" {
+  local tool
+  for tool in "$CLIENT --port 1 --mode bogus" "$KIT/tools/loadgen --port 1 --mode bogus" \
+              "$KIT/tools/sswatch bogus" "$KIT/tools/sswatch 1 bogus"; do
+    run $tool
+    (( status == 2 )) || fail "'$tool' exited $status, not 2: $output"
+    [[ $output == *bogus* ]] || fail "'$tool' did not name the bad value: $output"
+  done
+  for tool in "$CLIENT --port 1 --bogus" "$KIT/tools/loadgen --port 1 --bogus"; do
+    run $tool
+    (( status == 2 )) || fail "'$tool' exited $status, not 2: $output"
+    [[ $output == *"unknown option '--bogus'"* ]] || fail "'$tool' did not say --bogus is unknown: $output"
+  done
 }

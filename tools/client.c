@@ -434,6 +434,11 @@ static void parse_args(int argc, char **argv)
                    "       too-long half-close-fin\n");
             exit(0);
         }
+        static const char *const known[] = {"--host", "--port", "--count", "--interval", "--lines",
+                                            "--size", "--hold", "--rcvbuf", "--mode"};
+        size_t k = 0;
+        while (k < sizeof known / sizeof *known && strcmp(a, known[k])) k++;
+        if (k == sizeof known / sizeof *known) usage_error("unknown option '%s'", a);
         if (i + 1 >= argc) usage_error("%s needs a value", a);
         const char *v = argv[++i];
         if (!strcmp(a, "--host")) cfg.host = v;
@@ -449,7 +454,7 @@ static void parse_args(int argc, char **argv)
             while (m < sizeof mode_names / sizeof *mode_names && strcmp(v, mode_names[m])) m++;
             if (m == sizeof mode_names / sizeof *mode_names) usage_error("unknown --mode '%s'", v);
             cfg.mode = (enum mode)m;
-        } else usage_error("unknown option '%s'", a);
+        }
     }
     if (!cfg.port) usage_error("%s", "--port is required");
 }

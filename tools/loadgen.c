@@ -291,6 +291,16 @@ static void parse_args(int argc, char **argv)
                    "               [--read-delay MS] [--read-start MS] [--rcvbuf BYTES]\n");
             exit(0);
         }
+        static const char *const known[] = {"--host", "--port", "--conns", "--duration", "--size",
+                                            "--total", "--read-chunk", "--read-delay", "--rcvbuf",
+                                            "--read-start", "--mode"};
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            is_known |= !strcmp(a, known[k]);
+        if (!is_known) {
+            fprintf(stderr, "loadgen: unknown option '%s' (--help lists them)\n", a);
+            exit(2);
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "loadgen: %s needs a value\n", a);
             exit(2);
@@ -311,9 +321,6 @@ static void parse_args(int argc, char **argv)
             else if (!strcmp(v, "echo")) cfg.mode = ECHO;
             else if (!strcmp(v, "pipeline")) cfg.mode = PIPELINE;
             else { fprintf(stderr, "loadgen: unknown --mode '%s'\n", v); exit(2); }
-        } else {
-            fprintf(stderr, "loadgen: unknown option '%s'\n", a);
-            exit(2);
         }
     }
     if (!cfg.port) {
