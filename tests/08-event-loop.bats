@@ -106,3 +106,15 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   expect_log 'reason=too-long' -eq 1 "the server should log reason=too-long"
   expect_server_state close-wait -eq 0 "every connection closed: none may stay in CLOSE-WAIT"
 }
+
+# bats test_tags=fix
+@test "fix: a client that reads its replies slowly is not cut by --idle-timeout: it was the server that waited" {
+  # replies pile up -> the loop stops reading until they are sent -> client reads for longer than the idle
+  # timeout -> replies all out -> the idle clock starts again from then -> every byte echoed, no timeout
+  [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
+  start_server --idle-timeout 200 --write-timeout 5000
+  pipeline
+  [[ $(summary ok) -eq 1 ]] ||
+    fail "the client read every reply, only slowly, yet did not get all its bytes back ($(cat "$LOADGEN_OUT")); the server's log: $(grep '^close' "$SERVER_LOG"). While its replies wait, the server reads nothing, so the client's idle clock must not run: restart it when the output is all sent"
+  expect_log 'reason=timeout' -eq 0 "no idle timeout: the client was never the one keeping us waiting"
+}

@@ -9,35 +9,9 @@
 load helpers
 load loop-helpers
 
-LOADGEN="$KIT/tools/loadgen"
-
 setup() {
   ulimit -n 8192 2>/dev/null || true
   [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
-}
-
-# loadgen ARGS...: tools/loadgen against $PORT in the foreground; its summary
-# line goes to $LOADGEN_OUT.
-loadgen() {
-  LOADGEN_OUT="$BATS_TEST_TMPDIR/loadgen.out"
-  "$LOADGEN" --port "$PORT" "$@" >"$LOADGEN_OUT" 2>&1 3>&-
-}
-# start_loadgen ARGS...: the same in the background (stopped in teardown).
-start_loadgen() {
-  LOADGEN_OUT="$BATS_TEST_TMPDIR/loadgen.out"
-  "$LOADGEN" --port "$PORT" "$@" >"$LOADGEN_OUT" 2>&1 3>&- &
-  CLIENT_PIDS+=("$!")
-  LOADGEN_PID=$!
-}
-# summary KEY: a number from loadgen's summary line (mode=... KEY=N ...).
-summary() { sed -n "s/^mode=.* $1=\([0-9]*\).*/\1/p" "$LOADGEN_OUT"; }
-
-# pipeline ARGS...: 4 MiB of numbered 100-byte lines sent as fast as the
-# server takes them, read back (after a 300 ms pause, so the buffers surely
-# fill) 4 KiB per ms through a 16 KiB receive window.
-pipeline() {
-  loadgen --mode pipeline --total $(( 4 << 20 )) --size 100 --rcvbuf 16384 \
-    --read-start 300 --read-chunk 4096 --read-delay 1 --duration 15000 "$@"
 }
 
 # bats test_tags=bug
@@ -71,6 +45,17 @@ pipeline() {
   [[ $(summary ok) -eq 1 ]] ||
     fail "the echo differed from what was sent, or never ended: a partial send() must keep the rest in an output buffer and send it on EPOLLOUT; loadgen: $(cat "$LOADGEN_OUT")"
   expect_log 'reason=eof' -eq 1 "the client half-closed after sending; the server should finish writing, then close"
+}
+
+# bats test_tags=fix
+@test "fix: a client that reads its replies slowly is not cut by --idle-timeout: it was the server that waited" {
+  # replies pile up -> server stops reading (backpressure) -> client reads for longer than the idle timeout
+  # -> replies all out -> the idle clock starts again from then -> every byte echoed, FIN, no timeout
+  start_server --idle-timeout 200 --write-timeout 5000
+  pipeline
+  [[ $(summary ok) -eq 1 ]] ||
+    fail "the client read every reply, only slowly, yet did not get all its bytes back ($(cat "$LOADGEN_OUT")); the server's log: $(grep '^close' "$SERVER_LOG"). While its replies wait, the server reads nothing, so the client's idle clock must not run: restart it when the output drains"
+  expect_log 'reason=timeout' -eq 0 "no idle timeout: the client was never the one keeping us waiting"
 }
 
 # bats test_tags=fix

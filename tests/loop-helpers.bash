@@ -32,3 +32,31 @@ runnable_samples() {
   done
   echo "$n"
 }
+
+# Many connections, or one that pipelines megabytes, come from tools/loadgen
+# (one process, epoll).
+LOADGEN="$KIT/tools/loadgen"
+
+# loadgen ARGS...: tools/loadgen against $PORT in the foreground; its summary
+# line goes to $LOADGEN_OUT.
+loadgen() {
+  LOADGEN_OUT="$BATS_TEST_TMPDIR/loadgen.out"
+  "$LOADGEN" --port "$PORT" "$@" >"$LOADGEN_OUT" 2>&1 3>&-
+}
+# start_loadgen ARGS...: the same in the background (stopped in teardown).
+start_loadgen() {
+  LOADGEN_OUT="$BATS_TEST_TMPDIR/loadgen.out"
+  "$LOADGEN" --port "$PORT" "$@" >"$LOADGEN_OUT" 2>&1 3>&- &
+  CLIENT_PIDS+=("$!")
+  LOADGEN_PID=$!
+}
+# summary KEY: a number from loadgen's summary line (mode=... KEY=N ...).
+summary() { sed -n "s/^mode=.* $1=\([0-9]*\).*/\1/p" "$LOADGEN_OUT"; }
+
+# pipeline ARGS...: 4 MiB of numbered 100-byte lines sent as fast as the
+# server takes them, read back (after a 300 ms pause, so the buffers surely
+# fill) 4 KiB per ms through a 16 KiB receive window.
+pipeline() {
+  loadgen --mode pipeline --total $(( 4 << 20 )) --size 100 --rcvbuf 16384 \
+    --read-start 300 --read-chunk 4096 --read-delay 1 --duration 15000 "$@"
+}

@@ -11,8 +11,8 @@
  *             or at --duration.
  *   echo      each connection sends a --size byte line, waits for its echo,
  *             and again, for --duration ms (round trips, for CPU per echo).
- *   pipeline  each connection sends --total bytes of numbered --size byte
- *             lines as fast as the server takes them, while reading slowly
+ *   pipeline  each connection sends --total bytes (rounded down to whole
+ *             lines) of numbered --size byte lines as fast as the server takes them, while reading slowly
  *             (--read-chunk bytes every --read-delay ms), then shuts down its
  *             sending side and reads to EOF. Every byte must come back in
  *             order: result=ok, else mismatch. --rcvbuf shrinks each socket's
@@ -325,6 +325,12 @@ static void parse_args(int argc, char **argv)
     }
     if (!cfg.port) {
         fprintf(stderr, "loadgen: --port is required\n");
+        exit(2);
+    }
+    /* Whole lines only: a server promises to echo lines that end in \n. */
+    cfg.total -= cfg.total % cfg.size;
+    if (cfg.mode == PIPELINE && cfg.total == 0) {
+        fprintf(stderr, "loadgen: --total must hold at least one --size byte line\n");
         exit(2);
     }
 }

@@ -258,6 +258,8 @@ static void send_output(size_t i, long long now)
     }
     c->write_by = 0;
     set_state(i, READING);
+    if (opts.idle_timeout_ms)
+        c->idle_by = now + opts.idle_timeout_ms;  /* we wait for the client again: from now */
     if (c->close_after && !strcmp(c->close_after, "too-long"))
         start_lingering(i, now);
     else if (c->close_after)

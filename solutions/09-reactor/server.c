@@ -199,6 +199,8 @@ static void flush_output(struct client *c, long long now)
             iobuf_consume(&c->out, (size_t)n);   /* frees the buffer once empty */
             if (r.opts.write_timeout_ms)
                 c->by[WRITE] = now + r.opts.write_timeout_ms;  /* progress: restart */
+            if (!iobuf_len(c->out) && r.opts.idle_timeout_ms)
+                c->by[IDLE] = now + r.opts.idle_timeout_ms;    /* we wait for the client again */
             continue;
         }
         if (n < 0 && errno == EINTR)
