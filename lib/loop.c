@@ -61,7 +61,10 @@ int stop_signal_pipe(void)
     }
     struct sigaction sa = {.sa_handler = on_stop_signal};
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;  /* the pipe wakes the loop; no need for EINTR */
+    /* SA_RESTART restarts read() and friends, but never poll() or epoll_wait():
+     * those fail with EINTR whatever the flags (signal(7)), and the loops
+     * treat that as "look again". The pipe is what tells them to stop. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);  /* belt and braces: sends use MSG_NOSIGNAL */

@@ -10,20 +10,21 @@
 
 struct option_spec {
     const char *name;
+    const char *value;  /* what follows it, for --help */
     unsigned flag;  /* 0: every lesson has it */
     long min, max;
     const char *help;
 };
 
 static const struct option_spec specs[] = {
-    {"--port", 0, 0, 65535, "port to listen on, 0 = any free port (default 12345)"},
-    {"--idle-timeout", OPT_IDLE_TIMEOUT, 0, 86400000, "read deadline in ms, reset before each read (0 = none)"},
-    {"--line-timeout", OPT_LINE_TIMEOUT, 0, 86400000, "a whole line must arrive within MS (0 = none)"},
-    {"--max-line", OPT_MAX_LINE, 1, 1L << 30, "longest line in bytes; longer gets 'ERR line too long'"},
-    {"--write-timeout", OPT_WRITE_TIMEOUT, 0, 86400000, "write deadline in ms (0 = none)"},
-    {"--user-timeout", OPT_USER_TIMEOUT, 0, 86400000, "TCP_USER_TIMEOUT in ms (0 = kernel default)"},
-    {"--keepalive", OPT_KEEPALIVE, 0, 86400000, "TCP keepalive idle time in ms (0 = off)"},
-    {"--max-conns", OPT_MAX_CONNS, 0, 1L << 24, "most connections open at once (0 = no limit)"},
+    {"--port", "N", 0, 0, 65535, "port to listen on, 0 = any free port (default 12345)"},
+    {"--idle-timeout", "MS", OPT_IDLE_TIMEOUT, 0, 86400000, "read deadline, reset before each read (0 = none)"},
+    {"--line-timeout", "MS", OPT_LINE_TIMEOUT, 0, 86400000, "a whole line must arrive within MS (0 = none)"},
+    {"--max-line", "BYTES", OPT_MAX_LINE, 1, 1L << 30, "longest line; longer gets 'ERR line too long' (default 8192)"},
+    {"--write-timeout", "MS", OPT_WRITE_TIMEOUT, 0, 86400000, "write deadline (0 = none)"},
+    {"--user-timeout", "MS", OPT_USER_TIMEOUT, 0, 86400000, "TCP_USER_TIMEOUT (0 = kernel default)"},
+    {"--keepalive", "MS", OPT_KEEPALIVE, 0, 86400000, "keepalive idle and probe interval, 3 probes (0 = off)"},
+    {"--max-conns", "N", OPT_MAX_CONNS, 0, 1L << 24, "most connections open at once (0 = no limit)"},
 };
 
 static const char *prog;
@@ -31,10 +32,14 @@ static const char *prog;
 static void usage(unsigned allowed, FILE *out)
 {
     fprintf(out, "usage: %s [--host ADDR] [--port N] [options]\n", prog);
-    fprintf(out, "  --host ADDR            address to listen on (default 127.0.0.1)\n");
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-        if (specs[i].flag == 0 || (specs[i].flag & allowed))
-            fprintf(out, "  %-22s %s\n", specs[i].name, specs[i].help);
+    fprintf(out, "  %-20s %s\n", "--host ADDR", "address to listen on (default 127.0.0.1)");
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        if (specs[i].flag != 0 && !(specs[i].flag & allowed))
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "%s %s", specs[i].name, specs[i].value);
+        fprintf(out, "  %-20s %s\n", name, specs[i].help);
+    }
 }
 
 static _Noreturn void bad_option(const char *fmt, const char *a, const char *b)

@@ -28,13 +28,16 @@
  *     accept that connection and close it (the client sees EOF, not a hang),
  *     then reopened.
  *
- * Everything else the thread lessons taught is here too: idle, line and
- * write deadlines; --user-timeout and --keepalive for a peer that vanished
+ * The rest is what the thread lessons taught: idle, line and write
+ * deadlines; --user-timeout and --keepalive for a peer that vanished
  * (ETIMEDOUT: dead-peer); a maximum line length; MSG_NOSIGNAL; EINTR; a
- * lingering close so clients get FIN, not RST; --max-conns; and on
+ * lingering close after 'ERR line too long' and at shutdown, so clients get
+ * FIN, not RST (a timeout closes at once: a client that let its deadline
+ * pass has no reply left to save); --max-conns; and on
  * SIGINT/SIGTERM a graceful stop (no new clients, replies finished,
- * everyone closed well within SHUTDOWN_MS, exit 0). Buffers exist only while they hold bytes, so
- * an idle connection costs one table slot and one heap pointer.
+ * everyone closed well within SHUTDOWN_MS, exit 0). Buffers exist only while
+ * they hold bytes, so an idle connection costs one table slot and one heap
+ * pointer.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _GNU_SOURCE  /* accept4() (Linux): accept, O_NONBLOCK and O_CLOEXEC in one call */
