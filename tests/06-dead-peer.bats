@@ -157,7 +157,7 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
 
 # bats test_tags=bug
 @test "bug: a reply in flight to a dead peer is retransmitted (ss -o timer:(on,...)) and the connection stays, for ~15 minutes" {
-  # echo sent -> no ACK -> RTO retransmits, backing off 200 ms ... 120 s -> gives up after tcp_retries2 (15): ~924 s
+  # echo sent -> no ACK -> RTO retransmits, backing off 200 ms ... 120 s -> gives up past tcp_retries2's budget (15: ~924.6 s)
   start_dead_peer_server --idle-timeout 0
   start_chatty_far_client
   wait_until "$WAIT_MS" far_connected || fail "the far client should connect across the cable"
@@ -167,7 +167,7 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
     fail "the server should retransmit its unacknowledged echo, again and again (ss -o shows timer:(on,TIME,RETRANSMITS)); ss saw: $(far_socket)"
   local retries2; retries2=$(cat /proc/sys/net/ipv4/tcp_retries2 2>/dev/null || echo 15)
   far_connected ||
-    fail "the connection should still be ESTABLISHED after 3 retransmits: the kernel gives up only after tcp_retries2 = $retries2 of them"
+    fail "the connection should still be ESTABLISHED after 3 retransmits: the kernel gives up only once the time tcp_retries2 = $retries2 stands for has passed (about 924.6 s for 15)"
   (( $(far_send_q) > 0 )) || fail "the echo should still wait in Send-Q, unacknowledged"
   expect_log 'reason=' -eq 0 \
     "the starter closed nothing: its thread waits in read() while the kernel retransmits, with backoff, for about 15 minutes (tcp_retries2 = $retries2)"

@@ -10,12 +10,12 @@
  * read_by() below, and deadline_in(), which you write. From lesson 04 on
  * the same two functions live in lib/deadline.c.
  *
- * THE BUG: the source article's bug, in C. When --idle-timeout is set,
- * echo_until_done() sets each read's deadline to now, the C form of
- * conn.SetReadDeadline(time.Now()). By the time read_by() looks, that moment
- * has passed, so it fails with ETIMEDOUT at once, even when a line is
- * already waiting. Every healthy client is cut within a few milliseconds and
- * the log says reason=timeout.
+ * THE BUG: the mistake the source article warns about, in C. When
+ * --idle-timeout is set, echo_until_done() sets each read's deadline to
+ * now, the C form of conn.SetReadDeadline(time.Now()). By the time
+ * read_by() looks, that moment has passed, so it fails with ETIMEDOUT at
+ * once, even when a line is already waiting. Every healthy client is cut
+ * within a few milliseconds and the log says reason=timeout.
  *
  * TODO(student): write deadline_in(ms), the deadline ms from now (0 stays 0,
  * "no deadline"), and give each read a fresh one from opts.idle_timeout_ms

@@ -16,12 +16,14 @@
  *   - nothing in flight: nothing ever notices. The thread and the socket
  *     stay ESTABLISHED for ever (`ss -o` shows no timer at all);
  *   - a reply in flight: the kernel retransmits it, backing off from 200 ms
- *     to 2 minutes, tcp_retries2 = 15 times: about 15 minutes before it
- *     gives up (`ss -o` shows timer:(on,...) and the retransmit count).
+ *     to 2 minutes. tcp_retries2 = 15 is a time budget, not a count: the
+ *     924.6 s that 15 such retransmissions and one last wait would take.
+ *     The kernel gives up at the first timeout past it, about 15 minutes
+ *     (`ss -o` shows timer:(on,...) and the retransmit count).
  * The server accepts --user-timeout and --keepalive, but ignores both.
  *
  * TODO(student): in handle_connection(), before the echo loop, ask the
- * kernel to watch the connection (these socket options are Linux's):
+ * kernel to watch the connection (TCP_USER_TIMEOUT is Linux only):
  *   1. --user-timeout MS: TCP_USER_TIMEOUT (an unsigned int, in ms): data
  *      we sent may stay unacknowledged for at most MS;
  *   2. --keepalive MS: SO_KEEPALIVE, with TCP_KEEPIDLE and TCP_KEEPINTVL

@@ -202,8 +202,6 @@ static void flush_output(struct client *c, long long now)
             iobuf_consume(&c->out, (size_t)n);   /* frees the buffer once empty */
             if (r.opts.write_timeout_ms)
                 c->by[WRITE] = now + r.opts.write_timeout_ms;  /* progress: restart */
-            if (!iobuf_len(c->out) && r.opts.idle_timeout_ms)
-                c->by[IDLE] = now + r.opts.idle_timeout_ms;    /* we wait for the client again */
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -262,7 +260,8 @@ static void frame_lines(struct client *c, long long now)
 }
 /* end frame */
 
-/* All output sent: close after a half-close, or begin closing well. */
+/* All output sent: close after a half-close, begin closing well, or wait
+ * for the client's next line (its idle clock starts now). */
 static void output_drained(struct client *c, long long now)
 {
     if (c->close_after && c->peer_eof)
@@ -271,6 +270,8 @@ static void output_drained(struct client *c, long long now)
         start_lingering(c, now);
     else if (c->peer_eof && !iobuf_len(c->in))
         close_client(c, "eof");                  /* half-close: every reply is out */
+    else if (r.opts.idle_timeout_ms)
+        c->by[IDLE] = now + r.opts.idle_timeout_ms;  /* we wait for the client again */
 }
 
 /* include pump */

@@ -89,7 +89,7 @@ act_out "$kit/lessons/06-dead-peer/server" --idle-timeout 0
 watch_sockets 5
 say "${RED}The idle far connection: no timer at all. Nothing will ever notice it is dead.${OFF}"
 say "${RED}The chatty one: timer:(on,TIME,RETRANSMITS) climbs; the kernel retries for about"
-say "15 minutes (tcp_retries2 = $(cat /proc/sys/net/ipv4/tcp_retries2)) before it gives up.${OFF}"
+say "15 minutes (tcp_retries2 = $(cat /proc/sys/net/ipv4/tcp_retries2), a time budget) before it gives up.${OFF}"
 cleanup
 cleanup_net
 pause
@@ -97,7 +97,8 @@ pause
 title "2. The solution: --user-timeout 1000 --keepalive 1000"
 act_out "$kit/solutions/06-dead-peer/server" --idle-timeout 0 --user-timeout 1000 --keepalive 1000
 watch_sockets 5
-say "${GREEN}TCP_USER_TIMEOUT: the unacknowledged echo is given up about 1 s after it was sent.${OFF}"
+say "${GREEN}TCP_USER_TIMEOUT: the unacknowledged echo is given up about 1.4 s after it was sent:"
+say "1 s after its first retransmission, which came 0.4 s after the send.${OFF}"
 say "${GREEN}Keepalive: after 1 s of silence a probe goes out, unanswered. With --keepalive alone"
 say "the kernel would send 3 probes, 1 s apart, and give up after 4 s; with TCP_USER_TIMEOUT"
 say "set too, that timeout also ends the probing: gone at the next tick, after 2 s.${OFF}"
