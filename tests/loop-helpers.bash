@@ -60,3 +60,16 @@ pipeline() {
   loadgen --mode pipeline --total $(( 4 << 20 )) --size 100 --rcvbuf 16384 \
     --read-start 300 --read-chunk 4096 --read-delay 1 --duration 15000 "$@"
 }
+
+# expect_slow_reader_served: a client that pipelines lines and reads the
+# replies slowly, for longer than --idle-timeout, gets every byte back and is
+# never closed for being idle (run against a server with --idle-timeout 200).
+expect_slow_reader_served() {
+  pipeline
+  if [[ $(summary ok) -ne 1 ]]; then
+    grep -q 'reason=timeout' "$SERVER_LOG" &&
+      fail "the server closed a client that was reading its replies, only slowly, with reason=timeout ($(grep '^close' "$SERVER_LOG")). While its replies wait, the server reads nothing, so the client's idle clock must not run: restart it when the output is all sent"
+    fail "the client read every reply, only slowly, yet did not get all its bytes back: $(cat "$LOADGEN_OUT")"
+  fi
+  expect_log 'reason=timeout' -eq 0 "no idle timeout: the client was never the one keeping us waiting"
+}
