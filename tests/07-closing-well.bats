@@ -141,13 +141,25 @@ restart_on_the_same_port() {
   output=$(cat "$out")
 }
 
+# expect_server_holds_time_wait: the server closed first, so TIME-WAIT is on
+# its side and none on the clients'. Not "exactly $N": under load a client's
+# late ACK can cross the server's last ACK, the client (already closed)
+# answers with RST, and Linux lets an RST end a TIME-WAIT early
+# (net.ipv4.tcp_rfc1337 = 0). Seen here about once in 25 connections on a
+# loaded machine; the lesson's README shows it.
+expect_server_holds_time_wait() {
+  expect_server_state time-wait -ge 1 "the server closed first, so the server's side holds TIME-WAIT, for 60 s"
+  expect_server_state time-wait -le $N "at most one TIME-WAIT per connection"
+  expect_client_state time-wait -eq 0 "the clients closed second, so their side holds no TIME-WAIT"
+}
+
 # bats test_tags=bug
 @test "bug: who closes first holds TIME-WAIT: clients that close first keep it on their side, and the server restarts" {
   # client FIN first -> client TIME-WAIT (60 s); server LAST-ACK -> gone; the port is free
   start_server
   run_client --mode close --count $N
   expect_results ok -eq $N "each client echoes a line and closes first"
-  expect_client_state time-wait -ge $N "the clients closed first, so the clients' side holds TIME-WAIT"
+  expect_client_state time-wait -ge 1 "the clients closed first, so the clients' side holds TIME-WAIT (up to $N: a stray RST can end one early, see the README)"
   expect_server_state time-wait -eq 0 "the server closed second: no TIME-WAIT on its side"
   stop_server
   restart_on_the_same_port
@@ -161,7 +173,7 @@ restart_on_the_same_port() {
   start_server --idle-timeout 200
   run_client --mode silent --count $N --hold 5000
   expect_results closed -eq $N "the server should close each silent client at its idle timeout, first"
-  expect_server_state time-wait -eq $N "the server closed first, so the server's side holds TIME-WAIT, for 60 s"
+  expect_server_holds_time_wait
   stop_server
   restart_on_the_same_port
   (( status == 1 )) && [[ $output == *"Address already in use"* ]] ||
@@ -175,14 +187,14 @@ restart_on_the_same_port() {
   local old_port=$PORT
   run_client --mode silent --count $N --hold 5000
   expect_results closed -eq $N "the server should close each silent client at its idle timeout, first"
-  expect_server_state time-wait -eq $N "the server closed first, so the server's side holds TIME-WAIT, for 60 s"
+  expect_server_holds_time_wait
   stop_server
   restart_on_the_same_port
   [[ $output == *"listening on 127.0.0.1:$PORT"* ]] ||
     fail "the restarted server could not bind port $PORT while the old connections sit in TIME-WAIT (it said: $output). Set SO_REUSEADDR on the listening socket before bind(), in both the old and the new server: the TIME-WAIT sockets keep the flag of the server that made them"
   start_server --port "$old_port"
   (( PORT == old_port )) || fail "the server should listen on port $old_port again, not $PORT"
-  expect_server_state time-wait -eq $N "the old connections are still in TIME-WAIT beside the new listener"
+  expect_server_state time-wait -ge 1 "the old connections are still in TIME-WAIT beside the new listener"
   run_client --mode close
   expect_results ok -eq 1 "the restarted server should serve clients"
 }

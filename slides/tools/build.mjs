@@ -43,6 +43,10 @@ const slidesDir = join(kit, 'slides');
 const out = join(slidesDir, 'build');
 const MIN_SLIDES = 8, MAX_SLIDES = 15;
 const CAPTURE_JOBS = 4;
+// A real run can lose a race its recipe waits for: on a loaded machine a
+// stray RST may end a TIME-WAIT early (lesson 07's README). Such a capture
+// runs again, saying so; one that fails CAPTURE_ATTEMPTS times fails the build.
+const CAPTURE_ATTEMPTS = 3;
 
 const args = process.argv.slice(2);
 const pdf = args.includes('--pdf');
@@ -224,6 +228,19 @@ const stats = { run: 0, cached: 0, skipped: [] };
 // so the next build that can run it does. SLIDES_STRICT=1 makes it an error.
 const CAPTURE_SKIPPED = 3;
 
+/** Run a recipe's real run, again if it fails, up to CAPTURE_ATTEMPTS times. */
+async function runCapture(recipe, where) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(join(slidesDir, 'tools/capture'), [], { input: recipe, okCodes: [0, CAPTURE_SKIPPED] });
+    } catch (e) {
+      if (!(e instanceof DeckError) || attempt >= CAPTURE_ATTEMPTS) throw e;
+      const why = e.message.trim().split('\n').slice(-2).join('\n  ');
+      console.log(`slides: ${where}: the capture failed (attempt ${attempt} of ${CAPTURE_ATTEMPTS}), running it again:\n  ${why}`);
+    }
+  }
+}
+
 /** Run one recipe (at most CAPTURE_JOBS at once), or reuse its cached output. */
 async function capture(recipe, where) {
   const dir = join(out, 'captures');
@@ -232,7 +249,7 @@ async function capture(recipe, where) {
   const file = join(dir, `${key.slice(0, 16)}.txt`);
   if (existsSync(file)) { stats.cached++; return readFileSync(file, 'utf8'); }
   while (running.size >= CAPTURE_JOBS) await Promise.race(running);
-  const job = run(join(slidesDir, 'tools/capture'), [], { input: recipe, okCodes: [0, CAPTURE_SKIPPED] });
+  const job = runCapture(recipe, where);
   const slot = job.catch(() => {});
   running.add(slot);
   try {
