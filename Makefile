@@ -7,6 +7,7 @@ LESSONS := $(sort $(notdir $(wildcard lessons/[0-9][0-9]-*)))
 LESSON ?= 01
 SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
 TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
+JOBS := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all check demo progress clean help
 all: $(SERVERS) $(TOOLS)
@@ -24,12 +25,14 @@ help:
 
 check:
 	@tools/need $(if $(SKIP_SLIDES),check,slides-check)
-	@$(MAKE) -s all
+	@$(MAKE) -s -j$(JOBS) all
 	@tests/run all
 
+# The demo builds only what it runs: its lesson's starter and solution, and the tools.
+DEMO_LESSON = $(firstword $(filter $(LESSON)%,$(LESSONS)))
 demo:
 	@tools/need demo
-	@$(MAKE) -s all
+	@$(MAKE) -s -j$(JOBS) $(TOOLS) $(foreach d,lessons solutions,$(DEMO_LESSON:%=$(d)/%/server))
 	@tools/demo $(LESSON)
 
 .PHONY: slides
