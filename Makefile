@@ -9,12 +9,13 @@ SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
 TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all check demo progress clean help
+.PHONY: all check demo progress doctor clean help
 all: $(SERVERS) $(TOOLS)
 
 
 help:
 	@echo 'make            build every starter, solution and tool'
+	@echo 'make doctor     can this machine run the kit? one line per need, and the fix'
 	@echo 'make demo       the classroom demo of lesson 01 (LESSON=NN for another)'
 	@echo 'make check      every starter shows its bug, every solution passes'
 	@echo 'make progress   which lessons you have fixed, and the next one'
@@ -60,6 +61,9 @@ fuzz:
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(CFLAGS_WARN) \
 	  -I$(KIT)/lib -o bench/out/fuzz_loop tools/fuzz/fuzz_loop.c lib/iobuf.c lib/heap.c
 	bench/out/fuzz_loop -max_total_time=$(FUZZ_TIME) -artifact_prefix=bench/out/ bench/out/fuzz-corpus
+
+doctor:
+	@tools/doctor
 
 progress:
 	@tools/need check

@@ -112,3 +112,40 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
     [[ $output == *"unknown option '--bogus'"* ]] || fail "'$tool' did not say --bogus is unknown: $output"
   done
 }
+
+@test "kit: make doctor says ok for each need here, and exits 0" {
+  run make -s -C "$KIT" doctor
+  assert_success
+  assert_output --partial "ok       ss"
+  assert_output --partial "ok       bats "
+  assert_output --partial "Ready:"
+}
+
+@test "kit: make doctor names a missing tool, the command that installs it, and exits 1" {
+  # A PATH with every command but ss and bats: the machine of a student who
+  # has not installed them yet.
+  local bin="$BATS_TEST_TMPDIR/bin" f
+  mkdir -p "$bin"
+  for f in /usr/local/bin/* /usr/bin/* /bin/*; do
+    case ${f##*/} in ss|bats) continue ;; esac
+    ln -s "$f" "$bin/${f##*/}" 2>/dev/null || true
+  done
+  PATH="$bin" run "$KIT/tools/doctor"
+  assert_failure 1
+  assert_output --regexp "MISSING +ss +fix: (sudo )?apt-get install -y iproute2"
+  assert_output --regexp "MISSING +bats +fix: (sudo )?apt-get install -y bats"
+  assert_output --partial "every lesson: make check there needs ss, bats"
+}
+
+@test "kit: tools/packages is the one package list: tools/need installs from it and the devcontainer installs all of it" {
+  local pkg
+  grep -q 'tools/packages' "$KIT/tools/need" || fail "tools/need does not read tools/packages"
+  [[ -f $KIT/.devcontainer/Dockerfile ]] || fail "no .devcontainer/Dockerfile"
+  grep -q 'tools/packages' "$KIT/.devcontainer/Dockerfile" ||
+    fail "the Dockerfile does not install from tools/packages: two lists would drift"
+  run "$KIT/.devcontainer/packages-from" "$KIT/tools/packages"
+  assert_success
+  for pkg in $(awk '$1 !~ /^#/ && NF >= 3 { print $1 }' "$KIT/tools/packages"); do
+    [[ " $(echo $output) " == *" $pkg "* ]] || fail "the devcontainer would not install $pkg (tools/packages lists it)"
+  done
+}
