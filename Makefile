@@ -9,7 +9,7 @@ SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
 TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all check demo progress doctor clean help
+.PHONY: all check demo progress doctor devcontainer-check clean help
 all: $(SERVERS) $(TOOLS)
 
 
@@ -22,6 +22,7 @@ help:
 	@echo 'make slides     build the slide decks into slides/build/*.html (PDF=1: PDFs too)'
 	@echo 'make bench      threads vs poll() loop vs epoll reactor: memory, CPU, reap lateness'
 	@echo 'make fuzz       libFuzzer over the reactor line framing and timer heap (FUZZ_TIME=60)'
+	@echo 'make devcontainer-check  replay .devcontainer/Dockerfile in a Debian 12 root and run a lesson there (root, minutes)'
 	@echo 'make clean      remove what make built'
 
 check:
@@ -64,6 +65,10 @@ fuzz:
 
 doctor:
 	@tools/doctor
+
+# Not part of make check: minutes long, and needs root and debootstrap.
+devcontainer-check:
+	@tools/devcontainer-check $(LESSON)
 
 progress:
 	@tools/need check

@@ -12,7 +12,7 @@ setup() {
   cp -r "$KIT/lib" "$KIT/tests" "$KIT/Makefile" "$COPY/"
   cp -r "$KIT/lessons/01-close-wait-leak" "$COPY/lessons/"
   cp -r "$KIT/solutions/01-close-wait-leak" "$COPY/solutions/"
-  cp "$KIT"/tools/{client,client.c,lesson,need,demo} "$COPY/tools/"
+  cp "$KIT"/tools/{client,client.c,lesson,need,packages,verdict,demo} "$COPY/tools/"
   rm -f "$COPY/lessons/01-close-wait-leak/server" "$COPY/tests/"[0-9][0-9]-*.bats
   cp "$KIT/tests/01-close-wait-leak.bats" "$COPY/tests/"
   touch "$COPY/tools/client"   # newer than client.c: no rebuild needed
@@ -102,6 +102,6 @@ teardown() {
   run "$COPY/tools/progress"
   assert_success
   assert_line --regexp '^\[x\] 01-close-wait-leak +fixed$'
-  assert_line --regexp '^\[ \] 03-deadline-now +bug still there  -- [0-9]+ '
+  assert_line --regexp '^\[ \] 03-deadline-now +bug still there  -- [a-z0-9]+ '
   assert_line 'Next: lessons/03-deadline-now (read its README.md, then make check in that folder).'
 }
