@@ -9,7 +9,7 @@ SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
 TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all check demo progress doctor devcontainer-check clean help
+.PHONY: all check demo progress doctor grade devcontainer-check clean help
 all: $(SERVERS) $(TOOLS)
 
 
@@ -19,6 +19,7 @@ help:
 	@echo 'make demo       the classroom demo of lesson 01 (LESSON=NN for another)'
 	@echo 'make check      every starter shows its bug, every solution passes'
 	@echo 'make progress   which lessons you have fixed, and the next one'
+	@echo 'make grade STUDENTS=DIR   instructors: grade clones (results.json, junit.xml, TAP)'
 	@echo 'make slides     build the slide decks into slides/build/*.html (PDF=1: PDFs too)'
 	@echo 'make bench      threads vs poll() loop vs epoll reactor: memory, CPU, reap lateness'
 	@echo 'make fuzz       libFuzzer over the reactor line framing and timer heap (FUZZ_TIME=60)'
@@ -66,6 +67,12 @@ fuzz:
 doctor:
 	@tools/doctor
 
+# make grade STUDENTS=folder-of-clones [ONLY=01,02] [OUT=grade-out]
+grade:
+	@tools/need check
+	@$(MAKE) -s all
+	@tools/grade --out $(or $(OUT),grade-out) $(if $(ONLY),--lessons $(ONLY)) $(or $(STUDENTS),$(error make grade needs STUDENTS=PATH: a student's clone or a folder of clones))
+
 # Not part of make check: minutes long, and needs root and debootstrap.
 devcontainer-check:
 	@tools/devcontainer-check $(LESSON)
@@ -76,4 +83,4 @@ progress:
 
 clean:
 	rm -f $(SERVERS) $(TOOLS) $(FLAGS_STAMP)
-	rm -rf slides/build bench/out
+	rm -rf slides/build bench/out grade-out

@@ -149,3 +149,35 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
     [[ " $(echo $output) " == *" $pkg "* ]] || fail "the devcontainer would not install $pkg (tools/packages lists it)"
   done
 }
+
+@test "kit: make grade grades a folder of clones without touching them: all fixed, half fixed, does not compile" {
+  # Three fake students, lessons 01 and 03: alice has both solutions, bob
+  # fixed 01 only, carol's 01 does not compile. Their clones must not change.
+  local s l students="$BATS_TEST_TMPDIR/students" out="$BATS_TEST_TMPDIR/grade-out"
+  for s in alice bob carol; do
+    for l in 01-close-wait-leak 03-deadline-now; do
+      mkdir -p "$students/$s/lessons/$l"
+      cp "$KIT/lessons/$l/server.c" "$students/$s/lessons/$l/"
+    done
+  done
+  cp "$KIT/solutions/01-close-wait-leak/server.c" "$students/alice/lessons/01-close-wait-leak/"
+  cp "$KIT/solutions/03-deadline-now/server.c" "$students/alice/lessons/03-deadline-now/"
+  cp "$KIT/solutions/01-close-wait-leak/server.c" "$students/bob/lessons/01-close-wait-leak/"
+  echo 'this is not C' >>"$students/carol/lessons/01-close-wait-leak/server.c"
+  local before; before=$(cd "$students" && find . -type f | sort | xargs md5sum)
+  run make -s -C "$KIT" grade STUDENTS="$students" ONLY=01,03 OUT="$out"
+  assert_success
+  assert_line --regexp '^alice +fixed +fixed +20\.00/20$'
+  assert_line --regexp '^bob +fixed +[0-9]/[0-9]+ +1?[0-9]\.[0-9]+/20$'
+  assert_line --regexp '^carol +no-build +[0-9]/[0-9]+ '
+  assert_line --regexp '^  03-deadline-now: [0-9]/[0-9]+ -- .*healthy client was cut'
+  [[ $(cd "$students" && find . -type f | sort | xargs md5sum) == "$before" ]] ||
+    fail "grading changed or added files in the students' clones"
+  for s in alice bob carol; do
+    [[ -f $out/$s/results.json && -f $out/$s/junit.xml && -f $out/$s/01-close-wait-leak.tap ]] ||
+      fail "no results.json, junit.xml or TAP for $s in $out"
+  done
+  grep -q '"score": 20.00' "$out/alice/results.json" || fail "alice's results.json: $(cat "$out/alice/results.json")"
+  grep -q '<failure message=' "$out/bob/junit.xml" || fail "bob's junit.xml has no failure: $(head -c 600 "$out/bob/junit.xml")"
+  grep -q 'error' "$out/carol/01-close-wait-leak.tap" || fail "carol's TAP does not show the compiler's error"
+}
