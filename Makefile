@@ -6,11 +6,20 @@ include lib/build.mk
 LESSONS := $(sort $(notdir $(wildcard lessons/[0-9][0-9]-*)))
 LESSON ?= 01
 SERVERS := $(LESSONS:%=lessons/%/server) $(LESSONS:%=solutions/%/server)
-TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen
+TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen $(KIT)/tools/keepalive-leak $(KIT)/tools/timeline
+FAULTS := $(KIT)/tools/faults.so
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all check demo progress doctor grade devcontainer-check clean help
-all: $(SERVERS) $(TOOLS)
+all: $(SERVERS) $(TOOLS) $(FAULTS)
+
+# timeline.c includes its SVG half, so make must know about it.
+$(KIT)/tools/timeline: $(KIT)/tools/timeline-render.c
+
+# The fault-injection library for tests/faults.bats, preloaded into servers.
+# Never sanitized itself: it is preloaded into sanitized servers as well.
+$(FAULTS): $(KIT)/tools/faults.c $(FLAGS_STAMP)
+	$(CC) $(CFLAGS_WARN) -O2 -g -fPIC -shared -pthread -o $@ $< -ldl
 
 
 help:
@@ -82,5 +91,5 @@ progress:
 	@$(MAKE) -s -k all 2>/dev/null; tools/progress
 
 clean:
-	rm -f $(SERVERS) $(TOOLS) $(FLAGS_STAMP)
+	rm -f $(SERVERS) $(TOOLS) $(FAULTS) $(FLAGS_STAMP)
 	rm -rf slides/build bench/out grade-out
