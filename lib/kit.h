@@ -80,7 +80,8 @@ const char *reason_for_errno(int err);
 
 /* Lesson 06's fix, for the lessons after it: ask the kernel to give up on
  * a peer that stops answering (Linux). --user-timeout sets
- * TCP_USER_TIMEOUT (how long sent data may go unacknowledged); --keepalive
+ * TCP_USER_TIMEOUT (unacknowledged data is given up that long after its
+ * first retransmission); --keepalive
  * turns on SO_KEEPALIVE, probing after that much silence, again as often,
  * 3 times. 0, or -1 with errno set if the kernel refused an option. */
 int set_dead_peer_options(int fd, const struct options *o);

@@ -181,3 +181,43 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   grep -q '<failure message=' "$out/bob/junit.xml" || fail "bob's junit.xml has no failure: $(head -c 600 "$out/bob/junit.xml")"
   grep -q 'error' "$out/carol/01-close-wait-leak.tap" || fail "carol's TAP does not show the compiler's error"
 }
+
+# ---- facts the lessons teach, checked on this kernel --------------------
+
+# A keepalive_leak_client: one client that connects and closes at once; its
+# orphaned FIN-WAIT-2 lasts $1 s (TCP_LINGER2) instead of tcp_fin_timeout's 60.
+keepalive_leak_client() { "$KIT/tools/keepalive-leak" --connect "$PORT" --linger2 "$1" 3>&-; }
+close_wait_timers() { ss -Htno state close-wait "( sport = :$PORT )" | grep -c 'timer:' || true; }
+
+@test "fact: keepalive ends a leaked CLOSE-WAIT once the peer's FIN-WAIT-2 is gone, and the descriptor stays open (lesson 01)" {
+  # client FIN -> server CLOSE-WAIT, never close()d; client FIN-WAIT-2 (orphan, 1 s) -> gone;
+  # keepalive off: CLOSE-WAIT stays, no timer. Keepalive on: probe -> no socket -> RST -> CLOSE, gone from ss; the fd stays
+  local base i
+  SERVER=$KIT/tools/keepalive-leak start_server --keepalive 0
+  for i in 1 2 3; do keepalive_leak_client 1; done
+  expect_server_state close-wait -eq 3 "each client closed and the server never calls close(): its sockets wait in CLOSE-WAIT"
+  expect_client_state fin-wait-2 -eq 3 "each client closed first: its socket waits in FIN-WAIT-2 for the server's FIN"
+  expect_client_state fin-wait-2 -eq 0 "the clients' orphaned FIN-WAIT-2 (TCP_LINGER2 1 s) should be gone within a second or two"
+  (( $(server_count close-wait) == 3 && $(close_wait_timers) == 0 )) ||
+    fail "with keepalive off, a CLOSE-WAIT socket whose peer is gone should stay, with no timer (ss -o): $(ss -Htno state close-wait "( sport = :$PORT )")"
+  stop_server
+
+  SERVER=$KIT/tools/keepalive-leak start_server --keepalive 1
+  base=$(fd_count)
+  for i in 1 2 3; do keepalive_leak_client 2; done
+  expect_server_state close-wait -eq 3 "each client closed and the server never calls close(): its sockets wait in CLOSE-WAIT"
+  (( $(close_wait_timers) == 3 )) ||
+    fail "with SO_KEEPALIVE, ss -o should show a keepalive timer on each CLOSE-WAIT socket: $(ss -Htno state close-wait "( sport = :$PORT )")"
+  # While a client's FIN-WAIT-2 lives, its kernel answers the probes: the server's socket stays.
+  local deadline=$(( $(now_ms) + WAIT_MS )) cw fw
+  while :; do
+    cw=$(server_count close-wait) fw=$(client_count fin-wait-2)   # this order: FIN-WAIT-2 only ever drops
+    (( fw == 3 && cw < 3 )) &&
+      fail "a CLOSE-WAIT socket went while its peer's FIN-WAIT-2 still answered the probes: something other than keepalive ended it"
+    (( cw == 0 )) && break
+    (( $(now_ms) > deadline )) &&
+      fail "$cw CLOSE-WAIT sockets still there $WAIT_MS ms after the clients' FIN-WAIT-2 ($fw left) should have expired: a keepalive probe (every 1 s) should have drawn an RST"
+    sleep 0.05
+  done
+  expect_fds -eq $(( base + 3 )) "the sockets left ss, but the program never closed them: the three descriptors must still be open"
+}

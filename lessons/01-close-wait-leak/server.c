@@ -7,8 +7,9 @@
  *
  * When the client closes, its kernel sends FIN. Our kernel ACKs it at once
  * and moves the socket to CLOSE-WAIT: "the peer is done; waiting for this
- * program to close()". TCP never leaves CLOSE-WAIT by itself. Only close()
- * sends our FIN and lets the connection finish.
+ * program to close()". With keepalive off (C's default) and none of our data
+ * waiting for an ACK, no TCP timer ends CLOSE-WAIT. Only close() sends our
+ * FIN and lets the connection finish.
  *
  * THE BUG: handle_connection() returns on EOF, and on a read or write error,
  * without calling close(). Every finished client leaves one socket in

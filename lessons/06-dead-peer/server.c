@@ -25,7 +25,8 @@
  * TODO(student): in handle_connection(), before the echo loop, ask the
  * kernel to watch the connection (TCP_USER_TIMEOUT is Linux only):
  *   1. --user-timeout MS: TCP_USER_TIMEOUT (an unsigned int, in ms): data
- *      we sent may stay unacknowledged for at most MS;
+ *      we sent that stays unacknowledged is given up MS after its first
+ *      retransmission;
  *   2. --keepalive MS: SO_KEEPALIVE, with TCP_KEEPIDLE and TCP_KEEPINTVL
  *      both MS rounded up to whole seconds and TCP_KEEPCNT 3: after MS of
  *      silence, a probe every MS; 3 unanswered probes and it gives up.

@@ -1,11 +1,13 @@
 /*
  * Lesson 06, solved: ask the kernel to watch for a peer that vanished.
  *
- * watch_for_dead_peer() sets two Linux socket options on each connection:
+ * watch_for_dead_peer() sets two socket options on each connection (the
+ * first is Linux only):
  *
- *   TCP_USER_TIMEOUT  (--user-timeout MS) data we sent may stay
- *                     unacknowledged for at most MS. Then the kernel gives
- *                     up, instead of retransmitting for about 15 minutes.
+ *   TCP_USER_TIMEOUT  (--user-timeout MS) data we sent that stays
+ *                     unacknowledged is given up MS after its first
+ *                     retransmission (about first RTO + MS after the send),
+ *                     instead of retransmitted for about 15 minutes.
  *   SO_KEEPALIVE      (--keepalive MS) after MS of silence the kernel sends
  *                     a probe (TCP_KEEPIDLE), again every MS (TCP_KEEPINTVL),
  *                     and gives up after 3 unanswered (TCP_KEEPCNT). A

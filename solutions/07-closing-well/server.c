@@ -13,7 +13,9 @@
  * (c) allow_restart() sets SO_REUSEADDR on the listening socket, so a
  *     restarted server can bind its port while connections of the old one
  *     sit in TIME-WAIT. TIME-WAIT still does its job: each old connection's
- *     addresses and ports stay reserved for 60 s; only the port is shared.
+ *     addresses and ports are guarded against stray segments for up to 60 s
+ *     (Linux lets a SYN with a higher sequence number or timestamp take them
+ *     over early); only the listening port is shared.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"
