@@ -75,3 +75,59 @@ N=20
   expect_results ok -eq 10 "each client sends 5 lines and must get each one back verbatim"
   expect_server_state close-wait -eq 0 "after the clients close, nothing may stay in CLOSE-WAIT"
 }
+
+# Peers do not all end with FIN. The tests below end connections the other
+# two ways: the client's RST (read() fails), and a failed write (send()
+# fails). Each is its own exit path out of the echo loop, and each must close.
+
+# How long a close may trail its log line: the log says the connection is
+# over, and a handler that logs first and closes right after needs only
+# microseconds, so a leak shows in 1 s instead of WAIT_MS.
+SETTLE_MS=1000
+
+# bats test_tags=fix
+@test "fix: clients that end with RST -> their descriptors are closed too" {
+  # client RST (SO_LINGER 0) -> server read() fails with ECONNRESET -> close() -> fd back
+  start_server
+  local fds_before; fds_before=$(fd_count)
+  run_client --mode abort --count 5
+  expect_final ok -eq 5 "each client should get its echo, then abort with RST"
+  expect_log 'reason=reset' -eq 5 \
+    "each client's RST makes the server's read() fail with ECONNRESET: the server should log reason=reset"
+  expect_server_state close-wait -eq 0 "an RST leaves nothing in CLOSE-WAIT"
+  WAIT_MS=$SETTLE_MS expect_fds -eq "$fds_before" \
+    "the server logged each reset and kept its descriptor. An RST ends the TCP connection at once, so ss shows nothing (not even CLOSE-WAIT), but the descriptor belongs to the program until it calls close(): the read-error path must close too, not only EOF"
+}
+
+# stuck_writers: server sockets on $PORT with bytes queued both ways: input it
+# has stopped reading, output the client has not taken. The server's thread
+# is blocked in send(), waiting for a window the client never opens.
+stuck_writers() { server_sockets established | awk '$1 > 0 && $2 > 0 {n++} END {print n + 0}'; }
+
+# bats test_tags=fix
+@test "fix: a client killed while the server is writing to it -> the failed write closes too" {
+  # client never reads -> server send() blocks on a full window -> client killed with
+  # unread data -> its kernel sends RST -> server send() fails (EPIPE/ECONNRESET) -> close()
+  start_server
+  local fds_before; fds_before=$(fd_count)
+  start_client --mode no-read --count 3 --rcvbuf 4096 --hold 60000
+  WAIT_MS=10000 _expect -eq 3 "server sockets with input unread and output unsent" \
+    "each client sends lines and never reads a reply, so the server's echo should fill the client's window and block in send()" \
+    stuck_writers
+  kill_client
+  expect_log 'reason=reset' -eq 3 \
+    "the killed client's kernel answered with RST (it had unread data), so the server's blocked send() should fail: reason=reset"
+  WAIT_MS=$SETTLE_MS expect_fds -eq "$fds_before" \
+    "the server's send() failed on each connection (it logged the reset) and kept the descriptor: the write-error path out of the echo loop must close too, not only EOF and read errors"
+}
+
+# bats test_tags=fix
+@test "fix: a client that half-closes gets every echo, then the server's FIN (not an RST)" {
+  # client sends lines, shutdown(SHUT_WR) -> FIN -> server echoes them all, reads EOF
+  # -> close() -> FIN after the data -> client reads every echo, then EOF
+  start_server
+  run_client --mode half-close --count 3 --lines 200 --hold 3000
+  expect_final ok -eq 3 \
+    "a client sent 200 lines, then FIN, and read until the server's FIN. 'reset': the server ended with RST instead, dropping what was still in flight, which is what close() does with SO_LINGER {1, 0}; a plain close() sends FIN after the data, and CLOSE-WAIT ends by itself in LAST-ACK. 'held': no FIN came at all, the EOF path did not close"
+  expect_log 'reason=eof' -eq 3 "each client's FIN makes read() return 0: reason=eof"
+}

@@ -8,14 +8,19 @@
 # Not tested here, because a test cannot provoke it from outside: a wait
 # interrupted by a signal (EINTR) must go on for the time left, not the full
 # timeout again, and deadlines must come from CLOCK_MONOTONIC, not the wall
-# clock. README.md and the comments in server.c explain both.
+# clock. README.md and the comments in server.c explain both. (A deadline
+# from the wall clock that read_by() compares with the monotonic one is
+# caught: it lands decades away, and silent clients are never closed.)
 
 load helpers
+load loop-helpers
 
 N=5
 IDLE=300      # --idle-timeout in ms, unless a test says otherwise
 EARLY=5       # the server's log may show a timeout this much early (clocks tick in ms)
-LATE=1500     # ... and this much late, on a loaded 2-core machine
+# ... and this much late, on a loaded 2-core machine. Not more: a wait
+# rounded up to whole seconds ends at 1000 ms for 300, and must fail.
+LATE=600
 # The client starts its clock when connect() returns, and on a loaded machine
 # its thread may only run some ms after the server has started the timeout,
 # so the client may see the close up to this much before --idle-timeout:
@@ -62,12 +67,13 @@ cut_count() { result_times 'closed|reset' | wc -l; }
   # client silent -> poll() waits deadline - now -> ETIMEDOUT -> close() -> FIN -> client reads EOF
   start_server --idle-timeout $IDLE
   local threads_before fds_before; threads_before=$(thread_count); fds_before=$(fd_count)
-  run_client --mode silent --count $N --hold 2000
+  run_client --mode silent --count $N --hold $(( IDLE + LATE + 200 ))
   expect_final closed -eq $N \
-    "the server should hang up on each silent client about $IDLE ms after it connected ('held': nobody did within 2000 ms)"
+    "the server should hang up on each silent client about $IDLE ms after it connected ('held': nobody did within $(( IDLE + LATE + 200 )) ms, so the deadline is far off: is it on the clock read_by() compares it with, now_ms() (CLOCK_MONOTONIC), and in milliseconds?)"
   expect_result_times closed $(( IDLE - CLIENT_EARLY )) $(( IDLE + LATE )) \
-    "a silent client must be closed at its deadline, now + $IDLE ms, not at once and not much later"
-  expect_log 'reason=timeout' -eq $N "each silent client should be logged as reason=timeout"
+    "a silent client must be closed at its deadline, now + $IDLE ms, not at once and not much later. At once: the deadline is a moment, now_ms() + ms, not the duration ms alone. At 1000 ms or more: something waits in whole seconds (poll() takes milliseconds)"
+  expect_log '^close ' -eq $N "the server should log one close line per client"
+  WAIT_MS=0 expect_log 'reason=timeout' -eq $N "each silent client should be logged as reason=timeout"
   expect_close_times timeout $(( IDLE - EARLY )) $(( IDLE + LATE )) \
     "the server must hang up at the deadline, now + $IDLE ms from the start of the read, not sooner"
   expect_server_state close-wait -eq 0 "nothing may wait in CLOSE-WAIT: every way out closes the socket"
@@ -99,4 +105,19 @@ cut_count() { result_times 'closed|reset' | wc -l; }
   expect_log 'reason=timeout' -eq 2 "both silent clients should be logged as reason=timeout"
   expect_close_times timeout $(( idle - EARLY )) $(( idle + LATE )) \
     "the server must hang up $idle ms after the read began: milliseconds, not seconds or microseconds"
+}
+
+# bats test_tags=fix
+@test "fix: waiting for a deadline under a second away costs no CPU: poll() sleeps for the time left" {
+  # client silent -> read_by() poll()s for deadline - now, in ms -> asleep until the deadline -> close()
+  # The CPU is counted over the clients' whole life, from before they
+  # connect to after the server closed them all.
+  local idle=600
+  start_server --idle-timeout $idle
+  local before; before=$(cpu_ms "$SERVER_PID")
+  run_client --mode silent --count 5 --hold 3000
+  local used=$(( $(cpu_ms "$SERVER_PID") - before ))
+  expect_final closed -eq 5 "five silent clients should be closed at their deadline, $idle ms after they connected"
+  (( used <= 100 )) ||
+    fail "the server used $used ms of CPU while five clients sat silent for $idle ms, each with a deadline under a second away: it was spinning, not waiting. poll() takes MILLIseconds: a time left of $idle ms divided down to 0 seconds makes poll() return at once, again and again, until the deadline"
 }

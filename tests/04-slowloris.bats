@@ -60,7 +60,8 @@ rss_grown_kb() { echo $(( $(peak_rss_kb) - rss_before )); }
   local threads_before; threads_before=$(thread_count)
   start_tricklers 10000
   expect_server_state established -ge 1 "the tricklers should connect"
-  expect_server_state established -eq 0 \
+  # Certain by then: every close must come by LINE + 1500 ms (below).
+  WAIT_MS=$(( LINE + 2000 )) expect_server_state established -eq 0 \
     "each trickler sends a byte every 100 ms, and every byte pushes an idle deadline of $IDLE ms back, so nothing closes them. Set a line deadline once, when a line's first byte arrives, --line-timeout $LINE ms away; read by the earlier of it and the idle deadline"
   expect_log 'reason=line-timeout' -eq $N \
     "each trickler should be logged with reason=line-timeout (the line deadline, not the idle one, passed)"
@@ -127,4 +128,61 @@ rss_grown_kb() { echo $(( $(peak_rss_kb) - rss_before )); }
   expect_log 'reason=timeout ' -eq 3 \
     "a client that sent nothing has no line in progress: that is reason=timeout, not line-timeout"
   expect_close_times timeout $(( IDLE - 5 )) $(( IDLE + 1500 )) "the idle deadline is $IDLE ms"
+}
+
+# ---- corners: the exact limit, no deadline at all, a line begun then dropped ----
+
+# A client that sends half a line (49 bytes, no '\n') and then waits for the
+# server to close: only a line deadline should end it.
+start_half_line() { # HOLD_MS
+  start_client --mode partial --size 50 --hold "$1"
+}
+
+# bats test_tags=fix
+@test "fix: the limit is exact: --max-line bytes whose '\\n' comes in a second read are echoed, one byte more is too long" {
+  # client sends MAX bytes, 200 ms, '\n' -> server holds MAX bytes, not too long yet -> echo -> FIN -> close()
+  start_line_server
+  run_client --mode split --size $(( MAX + 1 )) --interval 200
+  expect_final ok -eq 1 \
+    "the client sent exactly --max-line $MAX bytes, then its '\\n' 200 ms later, so the server read them in two parts. Holding $MAX bytes without a '\\n' is not too long yet: only more than $MAX bytes is. The line must come back whole"
+  run_client --mode close --size $(( MAX + 2 ))
+  expect_final too-long -eq 1 \
+    "a line of $(( MAX + 1 )) bytes is one byte over --max-line $MAX: the client should read 'ERR line too long', then EOF. The '\\n' does not count toward the limit"
+}
+
+# bats test_tags=fix
+@test "fix: --line-timeout 0 means no line deadline: a line in two reads is echoed, a silent client still gets the idle timeout" {
+  # client sends half a line, 200 ms, the rest -> no line deadline -> echo -> FIN -> close()
+  start_server --idle-timeout $IDLE --line-timeout 0 --max-line $MAX
+  run_client --mode split --size 50 --interval 200
+  expect_final ok -eq 1 \
+    "with --line-timeout 0 there is no line deadline, so a line whose '\\n' comes 200 ms after its first bytes must be echoed. 0 means none, as SO_RCVTIMEO's 0 does: a deadline of now + 0 ms cuts every line that needs two reads (lesson 03's trap)"
+  expect_next_close eof 0 100000 "the split client closed after its echo"
+  # client says nothing -> idle deadline (IDLE ms) passes -> close()
+  start_client --mode silent --hold 5000
+  expect_next_close timeout $(( IDLE - 5 )) $(( IDLE + 500 )) \
+    "with no line deadline, a silent client must still meet the idle deadline of --idle-timeout $IDLE ms: compare the two deadlines only when the line deadline is set"
+}
+
+# bats test_tags=fix
+@test "fix: --idle-timeout 0 means no idle deadline: a client that sends half a line and stops still gets the line timeout" {
+  # client sends half a line, then nothing -> no idle deadline -> line deadline (first byte + 300 ms) -> close()
+  start_server --idle-timeout 0 --line-timeout 300 --max-line $MAX
+  start_half_line 1500
+  expect_next_close line-timeout 295 800 \
+    "the client sent half a line and then waited. With --idle-timeout 0 the idle deadline is 0, meaning none: it is not the earlier of the two. Read by the line deadline alone, and close 300 ms after the line's first byte"
+  expect_results closed -eq 1 "the client should read EOF once the server gives up on its line"
+}
+
+# bats test_tags=fix
+@test "fix: the line clock starts at a line's first byte and runs while the client is silent; a client with no line begun gets the idle timeout" {
+  # client A sends half a line, then nothing -> line deadline (300 ms) before idle deadline (800 ms) -> close()
+  # client B says nothing -> no line begun, no line deadline -> idle deadline (800 ms) -> close()
+  start_server --idle-timeout 800 --line-timeout 300 --max-line $MAX
+  start_half_line 2500
+  start_client --mode silent --hold 2500
+  expect_next_close line-timeout 295 790 \
+    "one client sent half a line and then waited; --line-timeout is 300 ms, --idle-timeout 800 ms. The line deadline must fire while the server waits in read, 300 ms after the first byte (not only when another byte arrives, not in seconds, not the later of the two deadlines)"
+  expect_next_close timeout 795 1800 \
+    "the other client has sent nothing: no line in progress, so no line deadline. It gets --idle-timeout 800 ms and reason=timeout. Start the line clock when the line's first byte is in the buffer, not when the server starts waiting for a line"
 }

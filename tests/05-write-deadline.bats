@@ -7,6 +7,7 @@
 # server by `make check` in the lesson, and against the solution).
 
 load helpers
+load loop-helpers   # cpu_ms: the server's CPU time
 
 IDLE=500    # --idle-timeout: the reads have a deadline (lesson 02-04)...
 WRITE=500   # --write-timeout: ...and now the writes get one
@@ -58,7 +59,8 @@ stays_context() {
   start_non_readers 10000
   expect_server_send_q -gt 0 \
     "the clients never read, so the echoes should first fill the server's send buffers"
-  expect_server_state established -eq 0 \
+  # Certain by then: every close must come by WRITE + 2000 ms (below).
+  WAIT_MS=$(( WRITE + 2500 )) expect_server_state established -eq 0 \
     "the server's threads are stuck in send() with full send buffers, because these clients never read. A blocking send() waits as long as the client likes: send with MSG_DONTWAIT, wait for POLLOUT only until a deadline --write-timeout $WRITE ms away, then close"
   expect_log 'reason=write-timeout' -eq $N \
     "each connection should be logged with reason=write-timeout (when the write deadline passes, send() or poll() has not failed: your code says why)"
@@ -89,4 +91,64 @@ stays_context() {
   expect_results ok -eq 2 \
     "a line bigger than the send buffer goes out in pieces: after a partial send(), send the rest, and wait for POLLOUT only when send() says EAGAIN"
   expect_log 'reason=eof' -eq 2 "both clients got their whole line and closed: reason=eof"
+}
+
+# ---- the deadline is per reply, whole, and costs nothing while it waits ----
+
+BIG=16777216   # --max-line for the tests below that send lines of megabytes
+
+# bats test_tags=fix
+@test "fix: the write deadline covers the whole reply: a slow but steady reader of a 24 MB echo is closed at the write timeout" {
+  # client sends 24 MB line, reads 256 kB per 20 ms -> every send() progresses, the echo takes ~2 s -> write deadline (1000 ms) -> close()
+  start_server --idle-timeout $IDLE --line-timeout 2000 --write-timeout 1000 --max-line 33554432
+  start_client --mode slow-read --size 25165824 --rcvbuf 262144 --chunk 262144 --interval 20 --hold 8000
+  expect_next_close write-timeout 995 3000 \
+    "the client reads its 24 MB echo slowly but steadily (256 kB every 20 ms, about 2 s in all), so every send() makes some progress, but the reply is not taken within --write-timeout 1000 ms. The deadline is for the whole reply: set it once when the echo starts and never move it. SO_SNDTIMEO, or a timeout restarted after each partial send, limits only the wait for the next bit of room, and a slow reader never lets it fire (the slow read attack). A blocking send() of the rest, once poll() says there is some room, has no deadline at all"
+}
+
+# bats test_tags=fix
+@test "fix: the write deadline is per reply: a client that takes each big echo in time is served for longer than --write-timeout" {
+  # line (6 MB), client waits 50 ms (server Send-Q fills, EAGAIN), reads the echo, 100 ms, line, ... (> WRITE ms in all) -> FIN -> close()
+  start_write_server --max-line $BIG
+  run_client --mode echo --size 6000000 --lines 5 --interval 100 --delay 50 --rcvbuf 65536
+  expect_final ok -eq 1 \
+    "the client sends five 6 MB lines, waits 50 ms before reading each echo (so the server's send buffer fills and send() says EAGAIN), then takes it whole, each well within --write-timeout $WRITE ms; but the connection lasts longer than that. A write deadline taken once per connection cuts it. Take deadline_in(--write-timeout) for each reply"
+  expect_log 'reason=eof' -eq 1 "the client closed after its last echo: reason=eof"
+}
+
+# bats test_tags=fix
+@test "fix: --write-timeout 0 means no write deadline: an 8 MB echo that must wait for room comes back whole" {
+  # client sends 8 MB line, reads through a 64 kB window -> send() says EAGAIN, poll(POLLOUT) with no deadline -> all sent -> FIN
+  start_server --idle-timeout $IDLE --line-timeout 2000 --write-timeout 0 --max-line $BIG
+  run_client --mode close --size 8388608 --rcvbuf 65536
+  expect_final ok -eq 1 \
+    "with --write-timeout 0 there is no write deadline: the echo waits for room (EAGAIN, then POLLOUT) as long as it takes. A deadline of now + 0 ms cuts every reply that does not fit the send buffer at once; 0 means none (deadline_in() returns 0 for it; lesson 03's trap)"
+}
+
+# runnable_thread_samples N: in N samples 50 ms apart, how often some thread
+# of the server was in state R (running, or ready and waiting for a CPU). A
+# thread asleep in poll() is S; one that spins is R in nearly every sample,
+# even when other work crowds the CPUs and its CPU time grows slowly.
+runnable_thread_samples() {
+  local i n=0
+  for (( i = 0; i < $1; i++ )); do
+    grep -qs '^R' <(cat /proc/"$SERVER_PID"/task/*/stat 2>/dev/null | sed 's/^.*) //') && n=$(( n + 1 ))
+    sleep 0.05
+  done
+  echo "$n"
+}
+
+# bats test_tags=fix
+@test "fix: a thread waiting for a client that does not read sleeps in poll(): no CPU until the write deadline" {
+  # server Send-Q full -> send() EAGAIN -> poll(POLLOUT, time left) sleeps -> write deadline -> close()
+  start_server --idle-timeout $IDLE --line-timeout 2000 --write-timeout 1500
+  start_non_readers 5000
+  expect_server_send_q -gt 0 "the clients never read, so the echoes should fill the server's send buffers"
+  local cpu0 t0 cpu runnable
+  cpu0=$(cpu_ms "$SERVER_PID") t0=$(now_ms)
+  runnable=$(runnable_thread_samples 12)
+  cpu=$(( $(cpu_ms "$SERVER_PID") - cpu0 ))
+  (( cpu < 100 && runnable <= 3 )) ||
+    fail "in $(( $(now_ms) - t0 )) ms while its $N threads only waited for room in full send buffers, the server used ${cpu} ms of CPU (expected under 100) and some thread was runnable (state R) in $runnable of 12 samples (expected at most 3): they spin. When send() says EAGAIN, sleep in poll(POLLOUT) for the time left before the deadline; do not retry send() in a loop, or poll with a timeout of 0"
+  expect_log 'reason=write-timeout' -eq $N "each connection should still end at the write deadline, with reason=write-timeout"
 }

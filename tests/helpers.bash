@@ -287,3 +287,23 @@ close_times_summary() {
   close_times "$1" | sort -n |
     awk '{a[NR] = $1} END {if (NR) printf "min %dms, median %dms, max %dms", a[1], a[int((NR + 1) / 2)], a[NR]; else printf "none"}'
 }
+
+# expect_next_close REASON MIN MAX MEANING: wait for the server's next
+# `close` log line (the first this test has not looked at yet); it must say
+# reason=REASON and after= between MIN and MAX ms. A close with another
+# reason fails at once, not at a time limit. For tests whose clients end one
+# after another, in a known order (CLOSES_SEEN counts the lines looked at).
+CLOSES_SEEN=0
+expect_next_close() {
+  local want=$1 lo=$2 hi=$3 meaning=$4 line reason after
+  _more_closes() { (( $(log_count '^close ') > CLOSES_SEEN )); }
+  wait_until "$WAIT_MS" _more_closes ||
+    fail "the server logged no close within $WAIT_MS ms (expected reason=$want after $lo to $hi ms): $meaning"
+  CLOSES_SEEN=$(( CLOSES_SEEN + 1 ))
+  line=$(grep '^close ' "$SERVER_LOG" | sed -n "${CLOSES_SEEN}p")
+  reason=$(sed -n 's/.* reason=\([a-z-]*\) .*/\1/p' <<<"$line")
+  after=$(sed -n 's/.* after=\([0-9]*\)ms$/\1/p' <<<"$line")
+  if [[ $reason != "$want" ]] || (( after < lo || after > hi )); then
+    fail "the server logged '$line' (expected reason=$want after $lo to $hi ms): $meaning"
+  fi
+}

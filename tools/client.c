@@ -2,7 +2,8 @@
  * client - well- and mis-behaving TCP peers, for lessons, tests and demos.
  *
  *   client --port N [--host ADDR] [--mode MODE] [--count N] [--interval MS]
- *          [--lines N] [--size BYTES] [--hold MS]
+ *          [--lines N] [--size BYTES] [--hold MS] [--rcvbuf BYTES] [--chunk BYTES]
+ *          [--delay MS]
  *
  * Opens --count connections at once (one thread each) and plays MODE on each:
  *
@@ -21,8 +22,18 @@
  *               long`?) and read-end=eof|reset|held|error
  *   half-close-fin  half-close, but the FIN rides on the last data segment
  *               (TCP_CORK until shutdown): the server gets lines and EOF at once
+ *   split       send a --size byte line in two writes: all of it but the '\n',
+ *               then, --interval ms later, the '\n' (the server reads the line
+ *               in two parts); check the echo, close (FIN)
+ *   partial     send the first --size bytes of a line, never its '\n'; then
+ *               wait for the server to close (read until EOF)
+ *   slow-read   send one --size byte line, then read its echo slowly but
+ *               steadily: at most --chunk bytes (default 65536) every
+ *               --interval ms; check it, close (FIN)
  *
  * --rcvbuf BYTES sets SO_RCVBUF before connecting: a small receive window.
+ * --delay MS (echo, close): wait MS after sending each line before reading its
+ * echo, so the echo fills the buffers first (the server sees EAGAIN).
  *
  * Nothing lasts longer than --hold ms (default 10000): a connection still
  * open then is reported as `held` and closed.
@@ -58,16 +69,19 @@
 #include <unistd.h>
 
 enum mode { ECHO, CLOSE, SILENT, ABORT, HALF_CLOSE, SLOWLORIS, NO_READ, TOO_LONG,
-            HALF_CLOSE_FIN };
+            HALF_CLOSE_FIN, SPLIT, SLOW_READ, PARTIAL };
 static const char *mode_names[] = {"echo", "close", "silent", "abort", "half-close",
-                                   "slowloris", "no-read", "too-long", "half-close-fin"};
+                                   "slowloris", "no-read", "too-long", "half-close-fin",
+                                   "split", "slow-read", "partial"};
 
 static struct {
     const char *host, *port;
     enum mode mode;
     long count, interval_ms, lines, size, hold_ms;
     long rcvbuf;  /* --rcvbuf: SO_RCVBUF before connect(); 0 = the kernel's */
-} cfg = {"127.0.0.1", NULL, ECHO, 1, 100, 3, 0, 10000, 0};
+    long chunk;   /* --chunk: slow-read takes at most this many bytes per read */
+    long delay_ms;  /* --delay: echo and close wait this long before reading an echo */
+} cfg = {"127.0.0.1", NULL, ECHO, 1, 100, 3, 0, 10000, 0, 65536, 0};
 
 struct peer {
     int id, fd;
@@ -218,7 +232,13 @@ static void play_echo(struct peer *p, long lines, char *line, char *got)
             return;
         }
         size_t len = make_line(line, p->id, i);
-        if (send_all(p, line, len) < 0 || expect_echo(p, line, len, got) < 0)
+        if (send_all(p, line, len) < 0)
+            return;
+        if (cfg.delay_ms > 0 && !pause_ms(p, cfg.delay_ms)) {
+            p->result = "held";
+            return;
+        }
+        if (expect_echo(p, line, len, got) < 0)
             return;
     }
     p->result = "ok";
@@ -327,6 +347,55 @@ static void play_too_long(struct peer *p, char *line)
         p->result = !strcmp(p->read_end, "eof") ? (ends_in_err ? "too-long" : "closed") : p->read_end;
 }
 
+/* The server reads the line in two parts: all but the '\n', then the '\n'. */
+static void play_split(struct peer *p, char *line, char *got)
+{
+    size_t len = make_line(line, p->id, 1);
+    if (send_all(p, line, len - 1) < 0)
+        return;
+    if (!pause_ms(p, cfg.interval_ms)) {
+        p->result = "held";
+        return;
+    }
+    if (send_all(p, line + len - 1, 1) < 0 || expect_echo(p, line, len, got) < 0)
+        return;
+    p->result = "ok";
+}
+
+/* Send one line, then take its echo at most --chunk bytes per --interval ms:
+ * a reader that is slow but never stops. */
+static void play_slow_read(struct peer *p, char *line, char *got)
+{
+    size_t len = make_line(line, p->id, 1), have = 0;
+    if (send_all(p, line, len) < 0)
+        return;
+    while (have < len) {
+        if (have > 0 && !pause_ms(p, cfg.interval_ms)) {
+            p->result = "held";
+            return;
+        }
+        if (!wait_for(p, POLLIN)) {
+            p->result = "held";
+            return;
+        }
+        size_t want = len - have < (size_t)cfg.chunk ? len - have : (size_t)cfg.chunk;
+        ssize_t n = recv(p->fd, got + have, want, 0);
+        if (n == 0) {
+            p->result = "closed";
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            p->result = result_for_errno(errno);
+            p->err = errno;
+            return;
+        }
+        have += (size_t)n;
+        p->echoed += n;
+    }
+    p->result = memcmp(got, line, len) ? "mismatch" : "ok";
+}
+
 static int connect_to_server(void)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -384,6 +453,12 @@ static void *play(void *arg)
         play_half_close(p, line);
         break;
     }
+    case SPLIT: play_split(p, line, got); break;
+    case SLOW_READ: play_slow_read(p, line, got); break;
+    case PARTIAL:   /* half a line, then silence: only a line deadline ends it */
+        if (send_all(p, line, make_line(line, p->id, 1) - 1) == 0)
+            wait_for_close(p, NULL, 0);
+        break;
     }
     long long ended = now_ms();
     close(p->fd);
@@ -429,13 +504,14 @@ static void parse_args(int argc, char **argv)
         if (!strcmp(a, "--help")) {
             printf("usage: client --port N [--host ADDR] [--mode MODE] [--count N]\n"
                    "              [--interval MS] [--lines N] [--size BYTES] [--hold MS]\n"
-                   "              [--rcvbuf BYTES]\n"
+                   "              [--rcvbuf BYTES] [--chunk BYTES] [--delay MS]\n"
                    "modes: echo close silent abort half-close slowloris no-read\n"
-                   "       too-long half-close-fin\n");
+                   "       too-long half-close-fin split slow-read partial\n");
             exit(0);
         }
         static const char *const known[] = {"--host", "--port", "--count", "--interval", "--lines",
-                                            "--size", "--hold", "--rcvbuf", "--mode"};
+                                            "--size", "--hold", "--rcvbuf", "--mode", "--chunk",
+                                            "--delay"};
         size_t k = 0;
         while (k < sizeof known / sizeof *known && strcmp(a, known[k])) k++;
         if (k == sizeof known / sizeof *known) usage_error("unknown option '%s'", a);
@@ -449,6 +525,8 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--size")) cfg.size = number(a, v, 0, 1L << 28);
         else if (!strcmp(a, "--hold")) cfg.hold_ms = number(a, v, 0, 86400000);
         else if (!strcmp(a, "--rcvbuf")) cfg.rcvbuf = number(a, v, 0, 1L << 28);
+        else if (!strcmp(a, "--chunk")) cfg.chunk = number(a, v, 1, 1L << 28);
+        else if (!strcmp(a, "--delay")) cfg.delay_ms = number(a, v, 0, 86400000);
         else if (!strcmp(a, "--mode")) {
             size_t m = 0;
             while (m < sizeof mode_names / sizeof *mode_names && strcmp(v, mode_names[m])) m++;

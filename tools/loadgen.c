@@ -310,7 +310,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--port")) { number(a, v, 1, 65535); cfg.port = v; }
         else if (!strcmp(a, "--conns")) cfg.conns = number(a, v, 1, 1000000);
         else if (!strcmp(a, "--duration")) cfg.duration_ms = number(a, v, 1, 86400000);
-        else if (!strcmp(a, "--size")) cfg.size = number(a, v, 16, 1 << 20);
+        else if (!strcmp(a, "--size")) cfg.size = number(a, v, 16, 64 << 20);
         else if (!strcmp(a, "--total")) cfg.total = number(a, v, 1, 1L << 40);
         else if (!strcmp(a, "--read-chunk")) cfg.read_chunk = number(a, v, 1, 65536);
         else if (!strcmp(a, "--read-delay")) cfg.read_delay_ms = number(a, v, 0, 60000);
