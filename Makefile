@@ -92,4 +92,4 @@ progress:
 
 clean:
 	rm -f $(SERVERS) $(TOOLS) $(FAULTS) $(FLAGS_STAMP)
-	rm -rf slides/build bench/out grade-out
+	rm -rf slides/build bench/out grade-out tests/out

@@ -53,6 +53,50 @@ start_server() {
   fi
   PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_OUT")
   [[ -n $PORT ]] || fail "cannot read the port from the ready line: $(cat "$SERVER_OUT")"
+  start_timeline
+}
+
+# ---- a picture of what a failed check saw (KIT_TIMELINE=1) -------------
+#
+# With KIT_TIMELINE=1 (set by `make check` and `make watch` in a lesson
+# folder), start_server also starts tools/timeline on the server's port, and
+# a failed check stops it and draws what it recorded: every connection's
+# states over time, the server's fds and its log. The failure message names
+# the SVG. Off in the maintainer's `tests/run all`, where every second of
+# CPU counts; on for a student, who reads one failure at a time.
+TIMELINE_DIR="$KIT/tests/out/timelines"
+start_timeline() {
+  TIMELINE_PID= TIMELINE_REC=
+  [[ -n ${KIT_TIMELINE:-} && ${KIT_TIMELINE:-} != 0 && -x $KIT/tools/timeline ]] || return 0
+  TIMELINE_REC="$BATS_TEST_TMPDIR/timeline.tl"
+  local ns=()
+  [[ -n ${NET:-} ]] && ns=("$KIT/tools/netpair" srv "$NET")   # lesson 06: the server's host
+  "${ns[@]}" "$KIT/tools/timeline" record --port "$PORT" --pid "$SERVER_PID" --log "$SERVER_LOG" \
+    --new-only --title "$LESSON: $BATS_TEST_DESCRIPTION" --out "$TIMELINE_REC" >/dev/null 2>&1 3>&- &
+  TIMELINE_PID=$!
+  wait_until 3000 test -s "$TIMELINE_REC" || true   # its header: the first sample is in
+}
+
+# stop_timeline: stop the recorder by its PID (the recording stays).
+stop_timeline() {
+  [[ -n ${TIMELINE_PID:-} ]] || return 0
+  local pid=$TIMELINE_PID
+  TIMELINE_PID=
+  kill -TERM "$pid" 2>/dev/null
+  wait_until 3000 process_gone "$pid" || kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
+
+# timeline_picture: after a failure, draw the recording; prints a line for
+# the failure message naming the SVG, or nothing when nothing was recorded.
+timeline_picture() {
+  [[ -n ${TIMELINE_REC:-} ]] || return 0
+  stop_timeline
+  [[ -s $TIMELINE_REC ]] || return 0
+  mkdir -p "$TIMELINE_DIR"
+  local svg="$TIMELINE_DIR/$LESSON-test$BATS_TEST_NUMBER.svg"
+  "$KIT/tools/timeline" svg "$TIMELINE_REC" >"$svg" 2>/dev/null || return 0
+  printf '\n  The timeline of what this test saw (each connection a lane, coloured by state): %s' "$svg"
 }
 
 # process_gone PID: true once PID has exited (a zombie counts as exited).
@@ -65,6 +109,7 @@ process_gone() {
 # stop_server: SIGTERM the server by PID; it must exit 0 (the contract), which
 # also catches sanitizer and valgrind reports, since they change the status.
 stop_server() {
+  stop_timeline
   [[ -n ${SERVER_PID:-} ]] || return 0
   local pid=$SERVER_PID status=0
   SERVER_PID=
@@ -163,7 +208,7 @@ _expect() {
     -le) expect="expected at most $want" ;; -gt) expect="expected more than $want" ;;
     -lt) expect="expected fewer than $want" ;; *) expect="expected $op $want" ;;
   esac
-  fail "$seen $description ($expect): $meaning"
+  fail "$seen $description ($expect): $meaning$(timeline_picture)"
 }
 
 # expect_server_state STATE OP N MEANING
@@ -270,7 +315,7 @@ expect_stays() {
   while (( $(now_ms) < until )); do
     if ! "$@"; then
       declare -F stays_context >/dev/null && context=" ($(stays_context))"
-      fail "$meaning$context"
+      fail "$meaning$context$(timeline_picture)"
     fi
     sleep 0.05
   done

@@ -354,3 +354,18 @@ well_formed() {
   run "$TIMELINE" lanes /nonexistent.tl
   (( status == 1 )) && [[ $output == *nonexistent* ]] || fail "a missing recording should be named: $output"
 }
+
+@test "timeline: a failed ss check in a student's run names the picture of what it saw, with its CLOSE-WAIT lanes" {
+  # starter (the bug) under lesson 01's first fix test, KIT_TIMELINE=1 as in
+  # `make check` in a lesson folder: the failure message names an SVG whose
+  # server lanes are CLOSE-WAIT
+  run env KIT_TIMELINE=1 SERVER="$KIT/lessons/01-close-wait-leak/server" WAIT_MS=1500 \
+    bats --formatter tap --filter-tags fix -f 'clients close -> 0 CLOSE-WAIT' "$KIT/tests/01-close-wait-leak.bats"
+  assert_failure
+  assert_output --partial "sockets in CLOSE-WAIT on the server side"
+  local svg
+  svg=$(grep -o '/[^ ]*/tests/out/timelines/[^ ]*\.svg' <<<"$output" | head -n 1)
+  [[ -n $svg && -s $svg ]] || fail "the failure names no timeline SVG, or it is empty: $output"
+  grep -q 'CLOSE-WAIT' "$svg" || fail "the picture $svg shows no CLOSE-WAIT"
+  rm -f "$svg"
+}
