@@ -11,7 +11,7 @@ FAULTS := $(KIT)/tools/faults.so
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all check demo progress doctor grade devcontainer-check clean help
-all: $(SERVERS) $(TOOLS) $(FAULTS)
+all: $(SERVERS) $(TOOLS) $(FAULTS) $(LIB_ARCHIVE)
 
 # timeline.c includes its SVG half, so make must know about it.
 $(KIT)/tools/timeline: $(KIT)/tools/timeline-render.c
@@ -92,4 +92,5 @@ progress:
 
 clean:
 	rm -f $(SERVERS) $(TOOLS) $(FAULTS) $(FLAGS_STAMP)
+	rm -rf .build
 	rm -rf slides/build bench/out grade-out tests/out

@@ -26,6 +26,16 @@ $(FLAGS_STAMP): FORCE
 %/server: %/server.c $(LIB_SRC) $(LIB_HDR) $(FLAGS_STAMP)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_SRC) $(KIT_LDFLAGS)
 
+# lib/ compiled once into an archive, for the many one-file builds of
+# tests/wrong-fixes/check (a patched solution is built as DIR/patched).
+LIB_ARCHIVE := $(KIT)/.build/libkit.a
+$(LIB_ARCHIVE): $(LIB_SRC) $(LIB_HDR) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && rm -f *.o && $(CC) $(KIT_CFLAGS) -c $(LIB_SRC) && ar rcs $(notdir $@) *.o
+
+%/patched: %/server.c $(LIB_ARCHIVE)
+	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_ARCHIVE) $(KIT_LDFLAGS)
+
 $(KIT)/tools/%: $(KIT)/tools/%.c $(FLAGS_STAMP)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(KIT_LDFLAGS)
 

@@ -61,6 +61,14 @@ start_near_client() {
   CLIENT_PIDS+=("$!")
 }
 
+# start_near_client_to FILE ARGS...: start_near_client, with its result lines
+# in FILE (for a test with more than one near client).
+start_near_client_to() {
+  local out=$1; shift
+  "$NETPAIR" srv "$NET" "$CLIENT" --host "$SRV_ADDR" --port "$PORT" "$@" >"$out" 2>&1 3>&- &
+  CLIENT_PIDS+=("$!")
+}
+
 # The helpers' ss counts, looked up on the server's host.
 server_sockets() { "$NETPAIR" srv "$NET" ss -Htan state "$1" "( sport = :$PORT )"; }
 
@@ -78,6 +86,19 @@ far_send_q() { far_socket | awk '{ n += $2 } END { print n + 0 }'; }
 far_timer() { local t; t=$(far_socket | grep -o 'timer:([^)]*)'); echo "${t:-none}"; }
 # far_retransmits: how many times the server has retransmitted to the far client.
 far_retransmits() { far_timer | sed -n 's/^timer:(on,[^,]*,\([0-9]*\))$/\1/p'; }
+
+# timer_ms TIME: an ss -o timer time in ms. This ss writes 532ms, 4.424ms
+# (4 s 424 ms), 21sec, 16min, 2min5sec, and nothing for "due now".
+timer_ms() {
+  local t=$1 ms=0
+  [[ $t =~ ([0-9]+)min ]] && ms=$(( ms + 10#${BASH_REMATCH[1]} * 60000 ))
+  [[ $t =~ ([0-9]+)(sec|\.) ]] && ms=$(( ms + 10#${BASH_REMATCH[1]} * 1000 ))
+  [[ $t =~ ([0-9]+)ms ]] && ms=$(( ms + 10#${BASH_REMATCH[1]} ))
+  echo "$ms"
+}
+# near_keepalive_due: the time in timer:(keepalive,TIME,N) of the near
+# client's connection: when the kernel sends its next probe.
+near_keepalive_due() { near_socket | sed -n 's/.*timer:(keepalive,\([^,]*\),.*/\1/p'; }
 
 far_connected() { (( $(far_count) == 1 )); }
 reply_in_flight() { (( $(far_send_q) > 0 )) && [[ $(far_timer) == timer:\(on,* ]]; }
@@ -182,8 +203,8 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
   wait_until "$WAIT_MS" far_connected || fail "the far client should connect across the cable"
   leave_a_reply_in_flight
   pull_the_cable
-  expect_dead_peer_closed $(( USER_TIMEOUT + 4000 )) \
-    "an echo has waited unacknowledged for more than --user-timeout $USER_TIMEOUT ms: with TCP_USER_TIMEOUT set on the socket, the kernel gives up, the blocked read() fails with ETIMEDOUT, and the server closes"
+  expect_dead_peer_closed $(( USER_TIMEOUT + 2500 )) \
+    "an echo has waited unacknowledged for more than --user-timeout $USER_TIMEOUT ms: with TCP_USER_TIMEOUT set on the connection's socket (the one accept() returned, not the listening one), the kernel gives up, the blocked read() fails with ETIMEDOUT, and the server closes"
   local seen=$(( $(now_ms) - IN_FLIGHT_MS )) since_deaf=$(( $(now_ms) - DEAF_MS ))
   (( seen <= USER_TIMEOUT + 2000 )) ||
     fail "the server gave up $seen ms after its echo was seen in flight (expected about $USER_TIMEOUT ms after the first retransmission, which comes some 0.4 s after the send: TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged)"
@@ -202,17 +223,44 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
   start_near_client --mode silent --hold 30000
   start_far_client --mode silent --hold 30000
   wait_until "$WAIT_MS" far_connected || fail "the far client should connect across the cable"
-  wait_until "$WAIT_MS" eval '[[ $(near_socket) == *"timer:(keepalive"* ]]' ||
-    fail "with --keepalive the server's sockets should show timer:(keepalive,...) in ss -o; ss saw: $(near_socket)"
+  wait_until 3000 eval '[[ $(near_socket) == *"timer:(keepalive"* ]]' ||
+    fail "with --keepalive every connection's socket should show timer:(keepalive,...) in ss -o from its accept() on, even a client that has not said a word yet: set the options on the socket accept() returned, before the first read. ss saw the quiet healthy client's: $(near_socket)"
+  local due; due=$(near_keepalive_due)
+  (( $(timer_ms "$due") <= 2 * KEEPALIVE )) ||
+    fail "the server's next keepalive probe to the quiet client is due in '$due' (ss -o: $(near_socket | grep -o 'timer:([^)]*)')), expected within --keepalive $KEEPALIVE ms. TCP_KEEPIDLE and TCP_KEEPINTVL count whole seconds ($KEEPALIVE ms is $(( (KEEPALIVE + 999) / 1000 ))), and SO_KEEPALIVE alone keeps Linux's defaults: the first probe after 2 hours of silence"
   pull_the_cable
-  expect_dead_peer_closed $(( 4 * KEEPALIVE + 4000 )) \
+  expect_dead_peer_closed $(( 4 * KEEPALIVE + 2000 )) \
     "the far client has been silent since its cable was pulled: after 1 s the kernel should probe it, every 1 s, and give up after 3 unanswered probes (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); the blocked read() then fails with ETIMEDOUT"
   local took=$(( $(now_ms) - CUT_MS ))
-  (( took >= 2 * KEEPALIVE && took <= 4 * KEEPALIVE + 2500 )) ||
-    fail "the server gave up on the silent dead peer $took ms after its cable was pulled (expected 3 to 4 s: 1 s of silence, then 3 probes 1 s apart; TCP_KEEPIDLE and TCP_KEEPINTVL are in seconds)"
+  (( took >= 2 * KEEPALIVE && took <= 4 * KEEPALIVE + 2000 )) ||
+    fail "the server gave up on the silent dead peer $took ms after its cable was pulled (expected 3 to 4 s: 1 s of silence, then 3 probes 1 s apart, TCP_KEEPCNT 3; TCP_KEEPIDLE and TCP_KEEPINTVL are in seconds)"
   [[ $(near_socket) == *"timer:(keepalive"* ]] ||
     fail "the healthy quiet client on the server's host should still be ESTABLISHED: its kernel answers every probe, however quiet the program is"
   expect_log 'reason=' -eq 1 "only the dead peer may be closed"
+}
+
+# bats test_tags=fix
+@test "fix: --user-timeout $USER_TIMEOUT also ends a live client that stopped reading, while the server writes; our far-off deadlines do not claim it: reason=dead-peer; a reading client stays" {
+  # client stops reading -> its window 0 -> echoes wait unsent; window probes are answered, with window 0 -> TCP_USER_TIMEOUT passes -> send() fails with ETIMEDOUT -> close(); the reading client is untouched
+  # No cable is pulled: both clients run on the server's own host.
+  start_dead_peer_server --idle-timeout 30000 --write-timeout 30000 --user-timeout "$USER_TIMEOUT"
+  local reader="$BATS_TEST_TMPDIR/reader.out" stopper="$BATS_TEST_TMPDIR/stopper.out" line after
+  start_near_client_to "$reader" --mode echo --lines 1000 --interval 100 --hold 30000
+  start_near_client_to "$stopper" --mode no-read --size 1000 --hold 30000
+  wait_until $(( USER_TIMEOUT + 2500 )) eval '(( $(log_count "^close ") >= 1 ))' ||
+    fail "a client that stopped reading has left the server's echoes unsent for more than --user-timeout $USER_TIMEOUT ms (its window is 0): with TCP_USER_TIMEOUT set, the kernel gives up on it and the server's blocked send() fails with ETIMEDOUT. The server closed nothing; ss on its host saw: $(server_sockets established | tr -s ' ' | paste -sd ';' -)"
+  line=$(grep -m 1 '^close ' "$SERVER_LOG")
+  case $line in
+    *reason=dead-peer\ *) ;;
+    *reason=write-timeout\ *|*reason=timeout\ *)
+      fail "the server logged '$line', but its own deadlines (--idle-timeout 30000, --write-timeout 30000) are 30 s away: this ETIMEDOUT is the kernel giving up (TCP_USER_TIMEOUT), reason=dead-peer. Ask whether your deadline has passed, not whether one is set, and on the write path as well as the read path" ;;
+    *) fail "the server should log the client that stopped reading as reason=dead-peer (the kernel's TCP_USER_TIMEOUT verdict), but logged '$line'" ;;
+  esac
+  after=$(sed -n 's/.* after=\([0-9]*\)ms$/\1/p' <<<"$line")
+  (( after >= USER_TIMEOUT )) ||
+    fail "the server gave up on the client that stopped reading $after ms after accepting it, sooner than --user-timeout $USER_TIMEOUT ms allows (expected some 1.5 s): TCP_USER_TIMEOUT takes milliseconds, not seconds"
+  (( $(log_count '^close ') == 1 )) && [[ ! -s $reader ]] ||
+    fail "only the client that stopped reading may be closed: the one that reads every echo acknowledges all the server sends, and the user timeout never runs out on it. Server log: $(paste -sd ';' "$SERVER_LOG"); reading client: $(cat "$reader")"
 }
 
 # bats test_tags=fix
@@ -221,7 +269,7 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
   start_dead_peer_server --idle-timeout 0 --user-timeout "$USER_TIMEOUT" --keepalive "$KEEPALIVE"
   CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
   "$NETPAIR" cli "$NET" "$CLIENT" --host "$SRV_ADDR" --port "$PORT" \
-    --mode echo --count 10 --lines 5 --interval 20 >"$CLIENT_OUT" 2>&1 3>&-
+    --mode echo --count 10 --lines 5 --interval 20 --hold 4000 >"$CLIENT_OUT" 2>&1 3>&-
   expect_results ok -eq 10 "clients whose host is alive must be served as before"
   expect_log 'reason=eof' -eq 10 "each client closed after its echoes: reason=eof"
 }

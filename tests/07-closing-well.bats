@@ -30,6 +30,22 @@ echo_bytes() {
 # client_lines PATTERN: the client's result lines matching PATTERN (ERE).
 client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
 
+# run_client_within MS ARGS...: run_client, but clients still running after
+# MS ms fail the test at once, with their sockets as ss shows them, instead
+# of holding it: --hold does not bound a send() that blocks because the
+# server's window is 0, and such a send() waits as long as the server's
+# kernel keeps the connection (a minute or more).
+run_client_within() {
+  local ms=$1 pid; shift
+  CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
+  "$CLIENT" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&- &
+  pid=$!
+  CLIENT_PIDS+=("$pid")
+  wait_until "$ms" process_gone "$pid" ||
+    fail "the clients should be done within $ms ms (send, read the replies and EOF), but some are still sending. ss on the client side of port $PORT: $(ss -Htano "( dport = :$PORT )" | tr -s ' ' | paste -sd ';' -). Send-Q stuck with timer:(persist,...) means the server's window is 0: it stopped reading, yet never reset the connection. shutdown(SHUT_RDWR) shuts our reading too; shut only SHUT_WR, then read until EOF or the linger deadline"
+  wait "$pid" 2>/dev/null || true
+}
+
 # ---- (a) close() with unread input: RST -------------------------------
 
 # bats test_tags=bug
@@ -64,9 +80,9 @@ client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
 @test "fix (a): a lingering close: the client sends its whole line, reads 'ERR line too long', then EOF; no RST" {
   # ERR -> shutdown(SHUT_WR): FIN after it -> drain the rest of the line -> client reads ERR + EOF, closes -> EOF -> close(): nothing unread, no RST
   start_server --max-line $MAX_LINE
-  run_client --mode too-long --lines 1 --size $BIG --count $N
+  run_client_within 4000 --mode too-long --lines 1 --size $BIG --count $N
   expect_log 'reason=too-long' -eq $N "the server should refuse each line as too long"
-  expect_results too-long -eq $N \
+  expect_final too-long -eq $N \
     "each client should send all $BIG bytes, then read 'ERR line too long' and EOF. A close() with input unread sends RST instead, and the client's send() fails: shutdown(SHUT_WR) first, read and discard until EOF (or $LINGER_MS ms), then close()"
   (( $(client_lines "sent=$BIG echoed=18 reply=err read-end=eof") == N )) ||
     fail "each client should have sent its whole line and read exactly the ERR line, then EOF: $(head -c 400 "$CLIENT_OUT")"
@@ -76,9 +92,9 @@ client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
 @test "fix (a): replies still queued when the server decides to close all reach the client, then EOF" {
   # echoes queued behind a small window -> ERR -> shutdown(SHUT_WR): FIN after them -> drain -> client reads all, then EOF
   start_server --max-line $MAX_LINE
-  run_client --mode too-long --lines 2000 --size $BIG --rcvbuf 4096 --count 2
+  run_client_within 10000 --mode too-long --lines 2000 --size $BIG --rcvbuf 4096 --count 2
   local all=$(( $(echo_bytes 1 1999) + ERR_LEN ))
-  expect_results too-long -eq 2 \
+  expect_final too-long -eq 2 \
     "each client should read the echoes of its 1999 short lines, then 'ERR line too long', then EOF: a lingering close keeps the connection until the client has them"
   (( $(client_lines "echoed=$all reply=err read-end=eof") == 2 )) ||
     fail "each client should read all $all bytes of replies (1999 echoes and the ERR line): $(head -c 400 "$CLIENT_OUT")"
@@ -90,12 +106,14 @@ client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
   start_server --write-timeout 300
   local threads_before; threads_before=$(thread_count)
   start_client --mode no-read --count 2 --size 1000 --hold 10000
-  expect_server_state fin-wait-1 -eq 2 \
-    "after its write deadline the server should shutdown(SHUT_WR) and keep reading: its side goes to FIN-WAIT-1 (its FIN waits behind echoes the clients never read) while it drains"
-  wait_until 10000 eval '(( $(log_count "reason=write-timeout") == 2 ))' ||
-    fail "the server should close each flooding client within $LINGER_MS ms of its write deadline, logged as reason=write-timeout"
+  # FIN-WAIT-1 lasts from the write deadline to the end of the drain: past
+  # that there is nothing left to wait for.
+  WAIT_MS=$(( 300 + LINGER_MS + 1000 )) expect_server_state fin-wait-1 -eq 2 \
+    "after its write deadline the server should shutdown(SHUT_WR) first, then keep reading: its side goes to FIN-WAIT-1 (its FIN waits behind echoes the clients never read) while it drains. None there: it drained without sending its FIN first, or closed at once (with input unread: RST)"
+  wait_until $(( 300 + LINGER_MS + 2000 )) eval '(( $(log_count "reason=write-timeout") == 2 ))' ||
+    fail "the server should close each flooding client $LINGER_MS ms after its 300 ms write deadline, logged as reason=write-timeout, but only $(log_count 'reason=write-timeout') of 2 were closed in time. The drain needs one deadline for all of it, set once before the loop, and must stop there: a deadline renewed for each read never passes while the client keeps sending, no deadline waits as long as the client sends, and a loop that goes on while read_by() returns -1 spins at the deadline"
   wait "$CLIENT_PID" 2>/dev/null || true
-  expect_results reset -eq 2 "a client that is still sending when the linger time is up gets an RST: that is the point of the deadline"
+  expect_final reset -eq 2 "a client that is still sending when the linger time is up gets an RST: that is the point of the deadline"
   expect_result_times reset $(( 300 + LINGER_MS - 100 )) $(( 300 + LINGER_MS + 3000 )) \
     "the server should keep draining for $LINGER_MS ms after its 300 ms write deadline, not less (a plain close() resets at once) and not for ever"
   expect_threads -eq "$threads_before" "the lingering threads should end"
@@ -118,10 +136,10 @@ client_lines() { grep -cE "$1" "$CLIENT_OUT" 2>/dev/null || true; }
   # client lines + FIN -> server echoes every line read -> EOF ends the reading -> FIN -> client reads all, then EOF
   start_server
   run_client --mode half-close-fin --lines 50 --count 5
-  expect_results ok -eq 5 \
+  expect_final ok -eq 5 \
     "each client sent 50 lines, then shutdown(SHUT_WR): it is done sending, not gone, and must get all 50 echoes before the server's FIN. EOF means no more requests, not 'stop answering'"
   run_client --mode half-close --lines 2000 --count 5
-  expect_results ok -eq 5 "2000 lines, then shutdown(SHUT_WR): all 2000 echoes must come back"
+  expect_final ok -eq 5 "2000 lines, then shutdown(SHUT_WR): all 2000 echoes must come back"
   expect_log 'reason=eof' -eq 10 "each half-closed client is logged as reason=eof, after its echoes"
 }
 
@@ -186,7 +204,7 @@ expect_server_holds_time_wait() {
   start_server --idle-timeout 200
   local old_port=$PORT
   run_client --mode silent --count $N --hold 5000
-  expect_results closed -eq $N "the server should close each silent client at its idle timeout, first"
+  expect_final closed -eq $N "the server should close each silent client at its idle timeout, first"
   expect_server_holds_time_wait
   stop_server
   restart_on_the_same_port
@@ -196,5 +214,14 @@ expect_server_holds_time_wait() {
   (( PORT == old_port )) || fail "the server should listen on port $old_port again, not $PORT"
   expect_server_state time-wait -ge 1 "the old connections are still in TIME-WAIT beside the new listener"
   run_client --mode close
-  expect_results ok -eq 1 "the restarted server should serve clients"
+  expect_final ok -eq 1 "the restarted server should serve clients"
+}
+
+# bats test_tags=fix
+@test "fix (c): SO_REUSEADDR shares the port with old TIME-WAIT connections only: a second server on a port that a live server listens on fails with EADDRINUSE" {
+  # server LISTEN on the port -> a second server bind()s it: EADDRINUSE (SO_REUSEADDR or not; SO_REUSEPORT would let both listen)
+  start_server
+  restart_on_the_same_port
+  (( status == 1 )) && [[ $output == *"Address already in use"* ]] ||
+    fail "a second server could bind port $PORT while the first still listens on it (status $status: $output): two live servers now share the port, and the kernel splits new connections between them. That is what SO_REUSEPORT does; SO_REUSEADDR lets a new listener share the port only with the connections an old server left in TIME-WAIT"
 }
