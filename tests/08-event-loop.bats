@@ -15,6 +15,28 @@ setup() { ulimit -n 4096 2>/dev/null || true; }
 
 reaped() { (( $(log_count 'reason=timeout') > 0 )); }
 
+# start_peer NAME CLIENT-ARGS...: one more tools/client in the background,
+# its result lines in $BATS_TEST_TMPDIR/NAME.out (start_client's $CLIENT_OUT
+# is one file; a test that mixes kinds of client needs one each).
+start_peer() {
+  local name=$1; shift
+  "$CLIENT" --port "$PORT" "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>&1 3>&- &
+  CLIENT_PIDS+=("$!")
+}
+peer_results() { grep -Ec " result=$2 " "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null || true; }
+
+# expect_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
+# 500-1000 ms; fail unless the loop slept through it (WHILE says what it
+# waited for).
+expect_asleep() {
+  local cpu woke running
+  read -r cpu woke running <<<"$1"
+  (( woke <= 30 )) ||
+    fail "the server woke up $woke times in that time, $2 (cost: $cpu ms CPU): poll()'s timeout must be the time left until the nearest deadline, in ms (-1 with none); a timeout in the wrong unit or a stale deadline makes it tick every few ms"
+  (( cpu <= 60 && running <= 4 )) ||
+    fail "the server used $cpu ms of CPU and was running in $running samples of 50 ms in that time, $2: a loop whose poll() timeout comes out 0 (a deadline rounded down, or 0 for 'no deadline') never sleeps; it spins"
+}
+
 # bats test_tags=bug
 @test "bug: $N silent clients outlive --idle-timeout $IDLE: nothing wakes poll()" {
   # client connects, says nothing -> server ESTABLISHED; idle deadline passes, poll() still asleep
@@ -56,8 +78,8 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   expect_results closed -eq $N \
     "each silent client should see the server close its connection (EOF) once the idle deadline passes; poll() must wake up for the nearest deadline"
   expect_log 'reason=timeout' -eq $N "the server should log reason=timeout for each"
-  local late; late=$(close_times_outside timeout $(( IDLE - 5 )) $(( IDLE + 1500 )))
-  (( late == 0 )) || fail "$late clients were closed outside ${IDLE}..$(( IDLE + 1500 )) ms after accept ($(close_times_summary timeout)): the poll() timeout should be the time left until the nearest deadline"
+  local late; late=$(close_times_outside timeout $(( IDLE - 5 )) $(( IDLE + 500 )))
+  (( late == 0 )) || fail "$late clients were closed outside ${IDLE}..$(( IDLE + 500 )) ms after accept ($(close_times_summary timeout)): the poll() timeout should be the time left until the nearest deadline, in milliseconds"
   expect_server_state close-wait -eq 0 "the server closed them, so none can wait for close()"
   expect_fds -eq "$fds_before" "every reaped client's fd should be free again"
 }
@@ -72,13 +94,12 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
 }
 
 # bats test_tags=fix
-@test "fix: waiting for a far deadline costs no CPU (the poll() timeout is never 0)" {
+@test "fix: waiting for a far deadline costs no CPU and no wake-ups (the poll() timeout is never 0)" {
   # 100 silent clients, idle deadline 20 s away -> poll() sleeps; the server's CPU time stays flat
   start_server --idle-timeout 20000
   start_client --mode silent --count 100 --hold 20000
   expect_server_state established -eq 100 "100 silent clients should be connected"
-  local used; used=$(cpu_over 1000 "$SERVER_PID")
-  (( used <= 100 )) || fail "the server used $used ms of CPU in 1 s while every deadline was 19 s away: a poll() timeout of 0 makes the loop spin"
+  expect_asleep "$(loop_cost 1000 "$SERVER_PID")" "over 1 s while every deadline was 19 s away"
 }
 
 # bats test_tags=fix
@@ -114,4 +135,67 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
   [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
   start_server --idle-timeout 200 --write-timeout 5000
   expect_slow_reader_served
+}
+
+# bats test_tags=fix
+@test "fix: no clients, then clients with no deadline -> the loop sleeps in poll(): no CPU, no wake-ups" {
+  # nothing can time out -> poll(..., -1) sleeps until a socket is ready (a listener's SYN, a client's bytes)
+  start_server
+  local fds_before; fds_before=$(fd_count)
+  expect_asleep "$(loop_cost 500 "$SERVER_PID")" "over 500 ms with no client and no deadline (nothing to wake for: -1, not 0)"
+  start_client --mode silent --count 10 --hold 20000
+  expect_fds -eq $(( fds_before + 10 )) "the server should accept the 10 silent clients"
+  expect_asleep "$(loop_cost 500 "$SERVER_PID")" "over 500 ms with 10 silent clients and no --idle-timeout (still nothing to wake for)"
+}
+
+# bats test_tags=fix
+@test "fix: clients that connect 800 ms apart are each reaped at their own --idle-timeout 1500, and the loop sleeps in between" {
+  # A connects, silent -> loop asleep until A's deadline -> B connects 800 ms later, silent -> A closed at
+  # its 1500 ms (poll() timeout = the time left to the nearest deadline), B at its own 1500 ms
+  start_server --idle-timeout 1500
+  local fds_before; fds_before=$(fd_count)
+  start_peer a --mode silent --hold 10000
+  expect_fds -eq $(( fds_before + 1 )) "the server should accept the first client"
+  # the 800 ms between the two connects: A's deadline is 1.5 s away at most
+  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client's idle deadline was 1.5 s away at most"
+  start_peer b --mode silent --hold 10000
+  expect_log 'reason=timeout' -eq 2 "both silent clients should be closed at their idle deadline"
+  (( $(close_times_outside timeout 1495 1900) == 0 )) ||
+    fail "the two clients were reaped $(close_times_summary timeout) after their accept, expected 1500 ms each (at most 400 late): they connected some 800 ms apart, so their deadlines are that far apart; poll() must wait for the nearest one, the time left until it (not a fixed --idle-timeout from the last event, not the farthest deadline)"
+}
+
+# bats test_tags=fix
+@test "fix: a newer client's half line is cut at --line-timeout 500 while an older silent client has 2 s to go" {
+  # A connects, silent (idle deadline 2 s) -> B connects, sends one byte of a line, stops (line deadline
+  # 500 ms) -> poll() wakes for B's deadline, the nearest of every client's, whatever kind and whoever came first
+  start_server --idle-timeout 2000 --line-timeout 500
+  local fds_before; fds_before=$(fd_count)
+  start_peer a --mode silent --hold 10000
+  expect_fds -eq $(( fds_before + 1 )) "the server should accept the silent client first"
+  start_peer b --mode slowloris --interval 5000 --size 100 --hold 10000
+  # 500 ms after its first byte, and 1.5 s is plenty for it to connect and send that byte
+  WAIT_MS=1500 expect_log 'reason=line-timeout' -eq 1 \
+    "the client that stopped mid-line should be cut at --line-timeout 500, long before the older client's idle deadline: poll() must wake for the nearest deadline of every client, and a half line's deadline is its line deadline (client_deadline())"
+  expect_close_times line-timeout 495 900 \
+    "the nearest deadline was this client's line deadline, not the older client's idle one: next_timeout() must look at every client's client_deadline(), not only the first's, and take the nearest"
+  [[ $(log_count 'reason=timeout') -eq 0 ]] ||
+    fail "the silent client was closed for idleness before its 2000 ms: $(grep '^close' "$SERVER_LOG")"
+}
+
+# bats test_tags=fix
+@test "fix: a client that stops reading, beside one that reads: the reader is served, the other cut at --write-timeout, the loop asleep meanwhile" {
+  # no-read client: its Recv-Q and our Send-Q fill -> send() EAGAIN -> WRITING: only the write deadline runs
+  # (its idle clock is stale: we stopped reading it) -> poll() sleeps until it -> close(); the echo client is unaffected
+  start_server --idle-timeout 300 --write-timeout 2000
+  start_peer reader --mode echo --lines 15 --interval 100 --hold 10000
+  start_peer nonreader --mode no-read --rcvbuf 16384 --hold 10000
+  # filling the server's send buffer (it grows to megabytes) takes seconds on a busy machine
+  wait_until 10000 send_q_still ||
+    fail "the client that does not read should fill the server's send buffer, and then nothing moves (Send-Q: $(_send_q_open) bytes)"
+  # the non-reader's idle clock goes stale 300 ms after its last byte was read; only its write deadline counts
+  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client had not read for a while and another sent a line every 100 ms (the deadline that counts for a client whose echo waits is its write deadline, not a stale idle one)"
+  expect_log 'reason=write-timeout' -eq 1 "the client that never reads should be closed at --write-timeout"
+  wait_until 5000 process_gone "${CLIENT_PIDS[0]}" || fail "the reading client did not finish"
+  [[ $(peer_results reader ok) -eq 1 ]] ||
+    fail "the client that read its echoes should have been served to the end beside the one that did not: $(cat "$BATS_TEST_TMPDIR/reader.out")"
 }

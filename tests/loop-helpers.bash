@@ -33,6 +33,57 @@ runnable_samples() {
   echo "$n"
 }
 
+# loop_cost MS PID: "CPU WAKEUPS RUNNING" over the next MS ms of wall time:
+# the CPU ms the process used; how often it went to sleep and was woken
+# again (voluntary context switches, /proc/PID/status; a single-threaded
+# server's main thread is the whole server); and in how many of the MS/50
+# samples, 50 ms apart, it was in state R (running or waiting for a CPU).
+# A loop that sleeps until its next deadline wakes a handful of times and is
+# seldom R; one that polls every millisecond wakes hundreds of times on
+# little CPU; one that spins (a timeout of 0, a level-triggered event it
+# never clears) never sleeps: R in nearly every sample, even when other
+# processes crowd the CPUs and its CPU time stays low.
+loop_cost() {
+  local cpu0 woke0 i running=0
+  cpu0=$(cpu_ms "$2")
+  woke0=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "/proc/$2/status")
+  for (( i = 0; i < $1 / 50; i++ )); do
+    sleep 0.05
+    [[ $(awk '{print $3}' "/proc/$2/stat" 2>/dev/null) == R ]] && running=$(( running + 1 ))
+  done
+  echo "$(( $(cpu_ms "$2") - cpu0 ))" \
+    "$(( $(awk '/^voluntary_ctxt_switches:/ {print $2}' "/proc/$2/status") - woke0 ))" "$running"
+}
+
+# send_q_still: bytes wait in the server's Send-Q on $PORT and did not move in
+# 200 ms (a client that does not read has filled both kernels' buffers).
+# Counts CLOSE-WAIT too: a client that has sent everything has also sent FIN.
+send_q_still() {
+  local before; before=$(_send_q_open)
+  sleep 0.1
+  (( before > 0 && $(_send_q_open) == before )) || return 1
+  sleep 0.1
+  (( $(_send_q_open) == before ))
+}
+_send_q_open() {
+  { server_sockets established; server_sockets close-wait; } | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# server_held_bytes: bytes an echo server on $PORT has read from its clients
+# and not yet written back: what it holds in its own memory (its buffers),
+# from the kernel's counters (ss -ti), whatever the allocator or a sanitizer
+# does with the heap. Read = bytes_received - Recv-Q; written = bytes_acked
+# + Send-Q (acknowledged, plus still in the kernel). ESTABLISHED and
+# CLOSE-WAIT (each listed alone: one state, no State column).
+server_held_bytes() {
+  { ss -Htni state established "( sport = :$PORT )"; ss -Htni state close-wait "( sport = :$PORT )"; } | awk '
+    /^[0-9]/ { recvq += $1; sendq += $2; next }
+    { for (i = 1; i <= NF; i++) {
+        if ($i ~ /^bytes_received:/) { split($i, a, ":"); got += a[2] }
+        if ($i ~ /^bytes_acked:/) { split($i, a, ":"); acked += a[2] } } }
+    END { print got - recvq - acked - sendq + 0 }'
+}
+
 # Many connections, or one that pipelines megabytes, come from tools/loadgen
 # (one process, epoll).
 LOADGEN="$KIT/tools/loadgen"
