@@ -235,9 +235,11 @@ static void send_output(size_t i, long long now)
     while (iobuf_len(c->out) > 0) {
         ssize_t n = send(c->c.fd, iobuf_data(c->out), iobuf_len(c->out), MSG_NOSIGNAL);
         if (n > 0) {
+            /* A reply taken whole starts the next one's clock; progress
+             * inside a reply does not restart it (lesson 05's promise). */
+            if (opts.write_timeout_ms && memchr(iobuf_data(c->out), '\n', (size_t)n))
+                c->write_by = now + opts.write_timeout_ms;
             iobuf_consume(&c->out, (size_t)n);
-            if (opts.write_timeout_ms)
-                c->write_by = now + opts.write_timeout_ms;  /* progress: the clock restarts */
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -302,12 +304,17 @@ static int add_client(const struct conn *conn)
 }
 
 /* Accept every waiting connection. Out of descriptors, stop watching the
- * listener until a client closes (lesson 09 answers EMFILE better). */
+ * listener until a client closes; with no client to close (ENFILE is
+ * system-wide), wait 50 ms and try again. Lesson 09 answers EMFILE better. */
 static void accept_clients(void)
 {
     for (;;) {
         struct conn conn;
         if (accept_nonblocking(pfds[1].fd, &conn) < 0) {
+            if ((errno == EMFILE || errno == ENFILE) && nclients == 0) {
+                poll(NULL, 0, 50);                    /* no client to close: back off, retry */
+                return;
+            }
             if (errno == EMFILE || errno == ENFILE)
                 pfds[1].events = 0;
             if (errno == EINTR || errno == ECONNABORTED)

@@ -40,7 +40,7 @@
  * pointer.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _GNU_SOURCE  /* accept4() (Linux): accept, O_NONBLOCK and O_CLOEXEC in one call */
+#define _GNU_SOURCE  /* accept4(), in POSIX.1-2024: glibc declares it only with this */
 #include "heap.h"
 #include "iobuf.h"
 #include "kit.h"
@@ -199,9 +199,11 @@ static void flush_output(struct client *c, long long now)
     while (iobuf_len(c->out) > 0) {
         ssize_t n = send(c->fd, iobuf_data(c->out), iobuf_len(c->out), MSG_NOSIGNAL);
         if (n > 0) {
+            /* A reply taken whole starts the next one's clock; progress
+             * inside a reply does not restart it (lesson 05's promise). */
+            if (r.opts.write_timeout_ms && memchr(iobuf_data(c->out), '\n', (size_t)n))
+                c->by[WRITE] = now + r.opts.write_timeout_ms;
             iobuf_consume(&c->out, (size_t)n);   /* frees the buffer once empty */
-            if (r.opts.write_timeout_ms)
-                c->by[WRITE] = now + r.opts.write_timeout_ms;  /* progress: restart */
             continue;
         }
         if (n < 0 && errno == EINTR)
