@@ -149,19 +149,21 @@ expect_asleep() {
 }
 
 # bats test_tags=fix
-@test "fix: clients that connect 800 ms apart are each reaped at their own --idle-timeout 1500, and the loop sleeps in between" {
+@test "fix: clients that connect 800 ms apart are each reaped at their own --idle-timeout 2500, and the loop sleeps in between" {
   # A connects, silent -> loop asleep until A's deadline -> B connects 800 ms later, silent -> A closed at
-  # its 1500 ms (poll() timeout = the time left to the nearest deadline), B at its own 1500 ms
-  start_server --idle-timeout 1500
+  # its 2500 ms (poll() timeout = the time left to the nearest deadline), B at its own 2500 ms
+  start_server --idle-timeout 2500
   local fds_before; fds_before=$(fd_count)
   start_peer a --mode silent --hold 10000
   expect_fds -eq $(( fds_before + 1 )) "the server should accept the first client"
-  # the 800 ms between the two connects: A's deadline is 1.5 s away at most
-  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client's idle deadline was 1.5 s away at most"
+  # the 800 ms between the two connects: A's deadline is 2.5 s away at most
+  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client's idle deadline was 2.5 s away at most"
+  # B must connect well before A's deadline, or a wrong fix cannot show:
+  # a 2.5 s timeout leaves 1.7 s of slack for a loaded machine.
   start_peer b --mode silent --hold 10000
   expect_log 'reason=timeout' -eq 2 "both silent clients should be closed at their idle deadline"
-  (( $(close_times_outside timeout 1495 1900) == 0 )) ||
-    fail "the two clients were reaped $(close_times_summary timeout) after their accept, expected 1500 ms each (at most 400 late): they connected some 800 ms apart, so their deadlines are that far apart; poll() must wait for the nearest one, the time left until it (not a fixed --idle-timeout from the last event, not the farthest deadline)"
+  (( $(close_times_outside timeout 2495 2900) == 0 )) ||
+    fail "the two clients were reaped $(close_times_summary timeout) after their accept, expected 2500 ms each (at most 400 late): they connected some 800 ms apart, so their deadlines are that far apart; poll() must wait for the nearest one, the time left until it (not a fixed --idle-timeout from the last event, not the farthest deadline)"
 }
 
 # bats test_tags=fix
