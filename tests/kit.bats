@@ -113,6 +113,50 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   done
 }
 
+@test "kit: tools/sswatch --bars draws a row per state, each side's count now, and the listener's fds" {
+  # 3 clients close -> server CLOSE-WAIT 3, client FIN-WAIT-2 3 -> the live view's rows say so
+  SERVER=$KIT/lessons/01-close-wait-leak/server start_server
+  run_client --mode close --count 3
+  expect_server_state close-wait -eq 3 "the starter leaks each connection"
+  expect_client_state fin-wait-2 -eq 3 "each client waits for the server's FIN"
+  COLUMNS=100 SSWATCH_FRAMES=2 run "$KIT/tools/sswatch" --bars "$PORT" 0.05
+  (( status == 0 )) || fail "sswatch --bars exited $status: $output"
+  local frame; frame=$(awk '/^--$/ { n++; next } n == 1' <<<"$output")   # the second frame
+  local state
+  for state in ESTAB SYN-RECV CLOSE-WAIT LAST-ACK FIN-WAIT-1 FIN-WAIT-2 CLOSING TIME-WAIT; do
+    grep -q "^$state " <<<"$frame" || fail "no row for $state in the frame:
+$frame"
+  done
+  grep -Eq '^CLOSE-WAIT +3 .*█ +0( |$)' <<<"$frame" ||
+    fail "the CLOSE-WAIT row should read 3 on the server side (a full bar: the highest count) and 0 on the client side:
+$frame"
+  grep -Eq '^FIN-WAIT-2 +0 .* 3 .*█' <<<"$frame" ||
+    fail "the FIN-WAIT-2 row should read 0 on the server side and 3 on the client side:
+$frame"
+  grep -Eq "^server fds +$(fd_count) " <<<"$frame" || fail "the fds row should give the listener's $(fd_count) fds:
+$frame"
+}
+
+@test "kit: a demo (lesson 01, no pauses) records the bug and the fix and ends with the path of one picture of both" {
+  # starter: lanes ESTAB -> CLOSE-WAIT (red, to the end); solution: lanes gone, clients TIME-WAIT; one SVG, both runs
+  local out="$BATS_TEST_TMPDIR/demo"
+  DEMO_PAUSE=0 DEMO_OUT=$out run "$KIT/tools/demo" 01 3>&-
+  (( status == 0 )) || fail "tools/demo 01 exited $status: $output"
+  local svg="$out/01-close-wait-leak.svg"
+  [[ $output == *"$svg"* ]] || fail "the demo should print the path of its picture ($svg):
+$(tail -n 8 <<<"$output")"
+  [[ -s $svg ]] || fail "the demo printed $svg but did not write it"
+  ! pgrep -f -- "--out $out/" >/dev/null || fail "a recorder is still running after the demo: $(pgrep -af -- "--out $out/")"
+  (( $(grep -c '<g class="panel">' "$svg") == 2 )) || fail "the picture should have two runs, the bug above the fix"
+  (( $(grep -c '<g class="lane"' "$svg") >= 20 )) ||
+    fail "the picture should draw a lane per connection (25 a side at most, per run), not $(grep -c '<g class="lane"' "$svg")"
+  local bug fix
+  bug=$(awk '/<g class="panel">/ { p++ } p == 1' "$svg")
+  fix=$(awk '/<g class="panel">/ { p++ } p == 2' "$svg")
+  grep -q 'fill="#e53935"' <<<"$bug" || fail "the starter's lanes should turn CLOSE-WAIT red"
+  grep -q 'fill="#9e9e9e"' <<<"$fix" || fail "the solution's client lanes should be TIME-WAIT grey"
+}
+
 @test "kit: make doctor says ok for each need here, and exits 0" {
   run make -s -C "$KIT" doctor
   assert_success
@@ -150,6 +194,7 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   done
 }
 
+# bats test_tags=slow
 @test "kit: make grade grades a folder of clones without touching them: all fixed, half fixed, does not compile" {
   # Three fake students, lessons 01 and 03: alice has both solutions, bob
   # fixed 01 only, carol's 01 does not compile. Their clones must not change.
