@@ -10,7 +10,7 @@ TOOLS := $(KIT)/tools/client $(KIT)/tools/loadgen $(KIT)/tools/keepalive-leak $(
 FAULTS := $(KIT)/tools/faults.so
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all check demo progress doctor grade devcontainer-check clean help
+.PHONY: all check demo progress doctor grade stats devcontainer-check clean help
 all: $(SERVERS) $(TOOLS) $(FAULTS) $(LIB_ARCHIVE)
 
 # timeline.c includes its SVG half, so make must know about it.
@@ -33,6 +33,7 @@ help:
 	@echo 'make bench      threads vs poll() loop vs epoll reactor: memory, CPU, reap lateness'
 	@echo 'make fuzz       libFuzzer over the reactor line framing and timer heap (FUZZ_TIME=60)'
 	@echo 'make devcontainer-check  replay .devcontainer/Dockerfile in a Debian 12 root and run a lesson there (root, minutes)'
+	@echo 'make stats      per lesson: the code diff from starter to solution, the line of the TODO'
 	@echo 'make clean      remove what make built'
 
 check:
@@ -75,6 +76,10 @@ fuzz:
 
 doctor:
 	@tools/doctor
+
+# Each lesson's step: the code diff from starter to solution, and the TODO's line.
+stats:
+	@tools/stats
 
 # make grade STUDENTS=folder-of-clones [ONLY=01,02] [OUT=grade-out]
 grade:
