@@ -152,6 +152,28 @@ Pull code from the lesson files with a \`\`\`snippet block (markers /* include N
   done
 }
 
+@test "slides: every lesson's deck shows its bug and its fix recorded by tools/timeline, inlined, with lanes" {
+  # ```timeline recipe -> capture --timeline: real runs recorded -> timeline svg -> <img src="data:..."> in the deck
+  require_checked
+  local d md uri svg lanes panels
+  for d in $(deck_sources); do
+    [[ $d == 00-* ]] && continue
+    grep -q '^```timeline$' "$SLIDES/$d.md" ||
+      fail "slides/$d.md has no \`\`\`timeline block: each lesson's deck shows its bug and fix as recorded lanes (see slides/README.md)"
+    md="$SLIDES/build/$d.md"
+    if ! grep -q 'class="diagram timeline"' "$md" && grep -q '^# Not captured here' "$md" && ! "$KIT/tools/netpair" check >/dev/null 2>&1; then
+      continue   # lesson 06 without network namespaces: the note shows instead (the build said so)
+    fi
+    uri=$(grep -o 'class="diagram timeline"><img alt="[^"]*" src="data:image/svg+xml;base64,[^"]*"' "$md" | head -n 1)
+    [[ -n $uri ]] || fail "slides/build/$d.md: the timeline block did not become an inlined image"
+    svg=$(sed 's/.*base64,//; s/"$//' <<<"$uri" | base64 -d)
+    lanes=$(grep -c '<g class="lane"' <<<"$svg")
+    panels=$(grep -c '<g class="panel">' <<<"$svg")
+    (( panels == 2 && lanes >= 4 )) ||
+      fail "slides/$d.md's timeline should draw two runs (bug, fix) with a lane per connection: it has $panels runs and $lanes lanes"
+  done
+}
+
 @test "slides: a PNG of each deck's first slide is saved in slides/build" {
   # first slide -> slides/build/NN-slug.png (1280x720)
   require_checked

@@ -21,6 +21,17 @@
 //                              and cannot have them here shows a note instead,
 //                              never cached; SLIDES_STRICT=1 makes that an error.
 //
+//   ```timeline                a capture recipe that records its runs with
+//   title TEXT                 tools/timeline (`record LABEL` after a server
+//   server lessons/...         starts; slides/tools/capture --timeline): the
+//   record the starter: ...    block becomes the picture of every run, bug
+//   client ...                 above fix on one time axis, inlined as an SVG
+//   stop-server                image (cached like a capture, by the recipe,
+//   server solutions/...       the binaries it runs and tools/timeline). Where
+//   record the solution: ...   the recipe cannot run (no network namespaces),
+//   ...                        the note shows instead, as for a capture.
+//   ```
+//
 //   ![alt](diagrams/NAME.svg)  inlined as a data: URI. NAME.svg is drawn at build
 //                              time from NAME.seq (tools/seqdiag.mjs), NAME.tl
 //                              (tools/timeline.mjs) or by NAME.mjs (a script that
@@ -203,8 +214,8 @@ function run(cmd, argv, { input, okCodes = [0], cwd = kit, liveStderr = false } 
 }
 
 /** Everything a capture's output depends on: the recipe, the script, the binaries it runs. */
-function captureKey(recipe) {
-  const files = ['slides/tools/capture', 'tools/client'];
+function captureKey(recipe, extra = []) {
+  const files = ['slides/tools/capture', 'tools/client', ...extra];
   for (const line of recipe.split('\n')) {
     const m = /^\s*(?:show\s+)?server(?:-again)?\s+(\S+)/.exec(line);
     if (m) files.push(m[1]);
@@ -229,10 +240,10 @@ const stats = { run: 0, cached: 0, skipped: [] };
 const CAPTURE_SKIPPED = 3;
 
 /** Run a recipe's real run, again if it fails, up to CAPTURE_ATTEMPTS times. */
-async function runCapture(recipe, where) {
+async function runCapture(recipe, where, argv = []) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await run(join(slidesDir, 'tools/capture'), [], { input: recipe, okCodes: [0, CAPTURE_SKIPPED] });
+      return await run(join(slidesDir, 'tools/capture'), argv, { input: recipe, okCodes: [0, CAPTURE_SKIPPED] });
     } catch (e) {
       if (!(e instanceof DeckError) || attempt >= CAPTURE_ATTEMPTS) throw e;
       const why = e.message.trim().split('\n').slice(-2).join('\n  ');
@@ -266,6 +277,44 @@ async function capture(recipe, where) {
     return text + '\n';
   } catch (e) {
     throw new DeckError(`${where}: the capture failed:\n${e.message}`);
+  } finally {
+    running.delete(slot);
+  }
+}
+
+/**
+ * A ```timeline block: run its recipe with capture --timeline (at most
+ * CAPTURE_JOBS recipes at once, captures included), or reuse the cached
+ * picture. Returns { svg } or, where the recipe cannot run here, { note }.
+ */
+async function timelinePicture(recipe, where) {
+  const dir = join(out, 'captures');
+  mkdirSync(dir, { recursive: true });
+  const key = captureKey(recipe, ['tools/timeline']);
+  const file = join(dir, `${key.slice(0, 16)}.svg`);
+  if (existsSync(file)) { stats.cached++; return { svg: readFileSync(file, 'utf8') }; }
+  while (running.size >= CAPTURE_JOBS) await Promise.race(running);
+  const tmp = join(dir, `${key.slice(0, 16)}.${process.pid}.tmp.svg`);
+  const job = runCapture(recipe, where, ['--timeline', tmp]);
+  const slot = job.catch(() => {});
+  running.add(slot);
+  try {
+    const { stdout, code } = await job;
+    if (code === CAPTURE_SKIPPED) {
+      if (process.env.SLIDES_STRICT) throw new DeckError(`not run here (SLIDES_STRICT is set):\n${stdout.trim()}`);
+      stats.skipped.push(where);
+      return { note: stdout.replace(/\n+$/, '') + '\n' };
+    }
+    const svg = existsSync(tmp) ? readFileSync(tmp, 'utf8') : '';
+    rmSync(tmp, { force: true });
+    if (!/^\s*(<\?xml[^>]*>\s*)?<svg[\s>]/.test(svg) || !/<\/svg>\s*$/.test(svg))
+      throw new DeckError('tools/timeline drew no SVG');
+    writeFileSync(file, svg);
+    stats.run++;
+    return { svg };
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new DeckError(`${where}: the timeline recipe failed:\n${e.message}`);
   } finally {
     running.delete(slot);
   }
@@ -340,7 +389,7 @@ async function expandDeck(deck) {
     throw new DeckError(`${src}: ${slides} slides; a deck has ${MIN_SLIDES} to ${MAX_SLIDES}`);
   const items = parseBlocks(text, src);
   const title = (/^# (.+)$/m.exec(text) || [, deck.name])[1].replace(/[`*_]/g, '');
-  const count = { snippets: 0, captures: 0, diagrams: 0 };
+  const count = { snippets: 0, captures: 0, diagrams: 0, timelines: 0 };
   // Expand everything at once: captures run in parallel.
   const parts = await Promise.all(items.map(async (item, idx) => {
     const where = `${src}:${item.n}`;
@@ -367,6 +416,15 @@ async function expandDeck(deck) {
       const shown = await capture(item.body.join('\n') + '\n', where);
       return ['```console', ...shown.replace(/\n$/, '').split('\n'), '```'];
     }
+    if (item.info === 'timeline') {
+      count.timelines++;
+      const recipe = item.body.join('\n') + '\n';
+      const pic = await timelinePicture(recipe, where);
+      if (pic.note) return ['```console', ...pic.note.replace(/\n$/, '').split('\n'), '```'];
+      const alt = (/^\s*title\s+(.+)$/m.exec(recipe) || [, 'the bug and the fix, recorded'])[1].trim();
+      const uri = `data:image/svg+xml;base64,${Buffer.from(pic.svg).toString('base64')}`;
+      return ['', `<p class="diagram timeline"><img alt="${alt.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}" src="${uri}"></p>`, ''];
+    }
     lintFence(item, where);
     return ['```' + item.info, ...item.body, '```'];
   }));
@@ -384,7 +442,7 @@ async function expandDeck(deck) {
 async function main() {
   mkdirSync(out, { recursive: true });
   const decks = findDecks();
-  say(`${decks.length} deck${decks.length === 1 ? "" : "s"}: expanding snippets, captures (real runs) and diagrams`);
+  say(`${decks.length} deck${decks.length === 1 ? "" : "s"}: expanding snippets, captures and timelines (real runs) and diagrams`);
   const theme = join(slidesDir, 'theme/kit.css');
   const marpPkg = JSON.parse(readFileSync(join(slidesDir, 'node_modules/@marp-team/marp-cli/package.json'), 'utf8'));
   const config = join(slidesDir, 'marp.config.mjs');
@@ -414,7 +472,7 @@ async function main() {
       writeFileSync(mdFile, r.md);
       if (!fresh) stale.push({ deck, mdFile, stamp, key });
       const c = r.count;
-      say(`  ${deck.name.padEnd(22)} ${String(r.slides).padStart(2)} slides, ${c.snippets} snippets, ${c.captures} captures, ${c.diagrams} diagrams${fresh ? ' (up to date)' : ''}`);
+      say(`  ${deck.name.padEnd(22)} ${String(r.slides).padStart(2)} slides, ${c.snippets} snippets, ${c.captures} captures, ${c.timelines} timeline${c.timelines === 1 ? '' : 's'}, ${c.diagrams} diagrams${fresh ? ' (up to date)' : ''}`);
       return r;
     } catch (e) {
       if (!(e instanceof DeckError)) throw e;
@@ -427,7 +485,7 @@ async function main() {
     process.exitCode = 1;
     return;
   }
-  say(`captures: ${stats.run} run, ${stats.cached} cached${stats.skipped.length ? `, ${stats.skipped.length} not run` : ''} (${elapsed()})`);
+  say(`captures and timelines: ${stats.run} run, ${stats.cached} cached${stats.skipped.length ? `, ${stats.skipped.length} not run` : ''} (${elapsed()})`);
   if (stats.skipped.length) {
     say(`NOTE: ${stats.skipped.length} capture${stats.skipped.length === 1 ? '' : 's'} need${stats.skipped.length === 1 ? 's' : ''} network namespaces, which this build cannot make`);
     say('      (not root and no unprivileged user namespaces, or CAPTURE_NO_NETPAIR is set): their slides show a note instead');

@@ -7,6 +7,7 @@ rounds=5 per_round=10
 play_rounds() { # BINARY LABEL
   local bin=$1 label=$2 r cw fw tw
   start_server "$bin"
+  start_recording "$label: ${bin#"$kit"/}"
   say "$label listening on 127.0.0.1:$PORT (pid $SERVER_PID), $(fd_count) fds open."
   say "Each round: $per_round clients connect, echo one line, close (FIN)."
   for (( r = 1; r <= rounds; r++ )); do
@@ -39,5 +40,6 @@ play_rounds "$kit/solutions/01-close-wait-leak/server" "The solution"
 say "${GREEN}One exit path that always calls close(): CLOSE-WAIT stays at 0, fds stay flat.${OFF}"
 say "The clients closed first, so they hold TIME-WAIT (normal, and gone after 60 s)."
 stop_server
+draw_timeline "Lesson 01: $rounds rounds of $per_round clients that echo a line and close"
 
 title "Now you: cd lessons/01-close-wait-leak, read README.md, fix server.c, make check."

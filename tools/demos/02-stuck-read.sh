@@ -18,6 +18,7 @@ summarize_results() {
 watch_silent_clients() {
   local bin=$1 label=$2 out t est
   start_server "$bin" --idle-timeout "$idle"
+  start_recording "$label: ${bin#"$kit"/} --idle-timeout $idle"
   local threads0 fds0; threads0=$(thread_count); fds0=$(fd_count)
   say "$label listening on 127.0.0.1:$PORT with --idle-timeout $idle (pid $SERVER_PID)."
   say "Before any client: threads $threads0, fds $fds0."
@@ -34,6 +35,7 @@ watch_silent_clients() {
       "$(bar $(( est / 2 )) "$([[ $est -gt 0 ]] && echo "$RED")")" "$(thread_count)" "$(fd_count)"
   done
   wait "$client"
+  stop_recording
   say "The clients' own verdicts (they give up after $hold ms):"
   summarize_results "$out"
   rm -f "$out"
@@ -65,5 +67,6 @@ run_shown "tools/client --port $PORT --mode echo --lines 20 --interval 100"
 say "${GREEN}The timeout is for silence, per read(): a client that keeps talking is never cut.${OFF}"
 tail -n 1 "$SERVER_LOG" | sed 's/^/  /'
 stop_server
+draw_timeline "Lesson 02: $silent silent clients that give up after $hold ms"
 
 title "Now you: cd lessons/02-stuck-read, read README.md, fix server.c, make check."

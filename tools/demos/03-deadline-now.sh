@@ -30,6 +30,7 @@ say "Fix: read_by(fd, buf, len, deadline_in(idle))   -> deadline = now + idle, b
 
 title "1. The starter: lessons/03-deadline-now/server.c, --idle-timeout $idle"
 start_server "$kit/lessons/03-deadline-now/server" --idle-timeout "$idle"
+start_recording "The starter: lessons/03-deadline-now/server --idle-timeout $idle"
 say "$n healthy clients, each sending 5 lines 100 ms apart:"
 clients --mode echo --count "$n" --lines 5 --interval 100
 say "${RED}Cut within milliseconds, with a $idle ms idle timeout.${OFF} The server log:"
@@ -43,6 +44,7 @@ pause
 
 title "2. The solution: solutions/03-deadline-now/server.c, --idle-timeout $idle"
 start_server "$kit/solutions/03-deadline-now/server" --idle-timeout "$idle"
+start_recording "The solution: solutions/03-deadline-now/server --idle-timeout $idle"
 say "The same $n healthy clients:"
 clients --mode echo --count "$n" --lines 5 --interval 100
 say "${GREEN}Each read gets its own deadline, now + $idle ms: a client that talks is never cut.${OFF}"
@@ -53,6 +55,8 @@ say "${GREEN}A client that says nothing meets its deadline, $idle ms after its l
 tail -n 2 "$SERVER_LOG" | sed 's/^/  /'
 stop_server
 pause
+
+draw_timeline "Lesson 03: $n healthy clients (5 lines, 100 ms apart); then, for the solution, $n silent ones"
 
 title "The C traps beside it (README.md has the details)"
 say "  SO_RCVTIMEO of 0 means NO timeout: the opposite of Go's deadline in the past."

@@ -13,6 +13,7 @@ closed_count() { grep -c "reason=$1 " "$SERVER_LOG"; }
 watch_tricklers() { # BIN LABEL
   local bin=$1 label=$2 started t est
   start_server "$bin" "${opts[@]}"
+  start_recording "$label: ${bin#"$kit"/}"
   say "$label listening on 127.0.0.1:$PORT (pid $SERVER_PID) with ${opts[*]}"
   say "$tricklers clients each send a 1000-byte line, one byte every 100 ms:"
   "$CLIENT" --port "$PORT" --mode slowloris --count $tricklers --interval 100 --size 1000 \
@@ -63,5 +64,6 @@ say "${GREEN}still sending, so the close reset the connection (lesson 07 is abou
 run_shown "tools/client --port $PORT --mode echo --count 5 --lines 5 --interval 50    # normal clients"
 "$CLIENT" --port "$PORT" --mode echo --count 5 --lines 5 --interval 50
 stop_server
+draw_timeline "Lesson 04: $tricklers tricklers (a byte every 100 ms), one 32 MB line, then 5 normal clients (solution)"
 
 title "Now you: cd lessons/04-slowloris, read README.md, fix server.c, make check."

@@ -15,6 +15,7 @@ queue_kb() {
 watch_non_readers() { # BIN LABEL
   local bin=$1 label=$2 started t est
   start_server "$bin" "${opts[@]}"
+  start_recording "$label: ${bin#"$kit"/}"
   say "$label listening on 127.0.0.1:$PORT (pid $SERVER_PID) with ${opts[*]}"
   say "$readers clients send 1000-byte lines as fast as they can and never read:"
   "$CLIENT" --port "$PORT" --mode no-read --count $readers --size 1000 --hold 3000 >/dev/null &
@@ -56,5 +57,6 @@ wait "${DEMO_PIDS[-1]}" 2>/dev/null
 run_shown "tools/client --port $PORT --mode echo --count 5 --lines 5 --interval 50    # clients that read"
 "$CLIENT" --port "$PORT" --mode echo --count 5 --lines 5 --interval 50
 stop_server
+draw_timeline "Lesson 05: $readers clients that send fast and never read"
 
 title "Now you: cd lessons/05-write-deadline, read README.md, fix server.c, make check."

@@ -60,10 +60,14 @@ watch_sockets() {
   done
 }
 
-# act_out BINARY OPTIONS...: one round: three clients, deafen, cut, watch.
+# act_out LABEL BINARY OPTIONS...: one round: three clients, deafen, cut, watch.
 act_out() {
+  local label=$1; shift
   "$netpair" up "$net" || exit 1
   serve "$@"
+  # The recorder runs on the server's host: it sees the server's sockets and
+  # the healthy client's; the far clients' own ends are in the other namespace.
+  start_recording "$label" "$netpair" srv "$net"
   client_on srv --mode silent --hold 60000                                  # healthy, quiet
   client_on cli --mode silent --hold 60000                                  # far, idle
   client_on cli --mode echo --lines 10000 --interval 200 --hold 60000       # far, chatty
@@ -85,7 +89,8 @@ say "(their veth link goes down) while the server runs with --idle-timeout 0: cl
 say "be quiet for as long as they like, as on a chat or push service."
 
 title "1. The starter: lessons/06-dead-peer/server.c --idle-timeout 0"
-act_out "$kit/lessons/06-dead-peer/server" --idle-timeout 0
+act_out "The starter: lessons/06-dead-peer/server --idle-timeout 0" \
+  "$kit/lessons/06-dead-peer/server" --idle-timeout 0
 watch_sockets 5
 say "${RED}The idle far connection: no timer at all. Nothing will ever notice it is dead.${OFF}"
 say "${RED}The chatty one: timer:(on,TIME,RETRANSMITS) climbs; the kernel retries for about"
@@ -95,7 +100,8 @@ cleanup_net
 pause
 
 title "2. The solution: --user-timeout 1000 --keepalive 1000"
-act_out "$kit/solutions/06-dead-peer/server" --idle-timeout 0 --user-timeout 1000 --keepalive 1000
+act_out "The solution: solutions/06-dead-peer/server --idle-timeout 0 --user-timeout 1000 --keepalive 1000" \
+  "$kit/solutions/06-dead-peer/server" --idle-timeout 0 --user-timeout 1000 --keepalive 1000
 watch_sockets 5
 say "${GREEN}TCP_USER_TIMEOUT: the unacknowledged echo is given up about 1.4 s after it was sent:"
 say "1 s after its first retransmission, which came 0.4 s after the send.${OFF}"
@@ -103,5 +109,7 @@ say "${GREEN}Keepalive: after 1 s of silence a probe goes out, unanswered. With 
 say "the kernel would send 3 probes, 1 s apart, and give up after 4 s; with TCP_USER_TIMEOUT"
 say "set too, that timeout also ends the probing: gone at the next tick, after 2 s.${OFF}"
 say "${GREEN}The healthy quiet client answers every probe (timer:(keepalive,...)) and stays.${OFF}"
+
+draw_timeline "Lesson 06: two far clients' cable pulled, one near client (recorded on the server's host)"
 
 title "Now you: cd lessons/06-dead-peer, read README.md, fix server.c, sudo make check."

@@ -36,6 +36,7 @@ title "Lesson 07: closing a connection well"
 title "(a) close() with input still unread: RST instead of FIN"
 for bin in "$starter" "$solution"; do
   start_server "$bin" --max-line 1000
+  start_recording "$( [[ $bin == "$starter" ]] && echo "The starter" || echo "The solution"): ${bin#"$kit"/} --max-line 1000"
   say "$( [[ $bin == "$starter" ]] && echo "The starter" || echo "The solution"): a client sends a 16 MB line to a server whose --max-line is 1000."
   clients --mode too-long --size $big --lines 1
   say "The same, after 1999 short lines, with a small receive window (--rcvbuf 4096):"
@@ -77,5 +78,7 @@ for bin in "$starter" "$solution"; do
 done
 say "${RED}Without SO_REUSEADDR the port stays taken while TIME-WAIT lasts (60 s).${OFF}"
 say "${GREEN}With it (in the old server and the new one) the restart binds at once.${OFF}"
+
+draw_timeline "Lesson 07 (a): a 16 MB line to a server whose --max-line is 1000, once alone, once after 1999 short lines"
 
 title "Now you: cd lessons/07-closing-well, read README.md, fix server.c, make check."

@@ -29,6 +29,7 @@ say "($idle ms); the loop closes overdue clients each time poll() returns."
 
 title "1. The starter: poll(fds, n, -1), wait until a socket is ready"
 start_server "$kit/lessons/08-event-loop/server" --idle-timeout "$idle"
+start_recording "The starter: lessons/08-event-loop/server --idle-timeout $idle"
 say "$count silent clients connect at t=0. Their deadline is t=$idle ms."
 t0=$(date +%s%3N)
 silent_clients
@@ -48,6 +49,7 @@ pause
 
 title "2. The solution: poll()'s timeout is the time left until the nearest deadline"
 start_server "$kit/solutions/08-event-loop/server" --idle-timeout "$idle"
+start_recording "The solution: solutions/08-event-loop/server --idle-timeout $idle"
 say "$count silent clients connect at t=0. Their deadline is t=$idle ms."
 t0=$(date +%s%3N)
 silent_clients
@@ -55,5 +57,6 @@ watch_rows "$t0" 4
 say "  $(grep -m1 'reason=timeout' "$SERVER_LOG")"
 say "${GREEN}poll() woke at the deadline: every silent client closed on time, by one thread.${OFF}"
 stop_server
+draw_timeline "Lesson 08: $count silent clients, --idle-timeout $idle, one poll() loop; one unrelated client at the end (starter)"
 
 title "Now you: cd lessons/08-event-loop, read README.md, fix next_timeout(), make check."

@@ -17,11 +17,13 @@ slow_reader() { # BINARY: 4 MiB pipelined, read back slowly through a small wind
   stop_server
 }
 
-out_of_fds() { # BINARY: 200 clients against a server limited to 64 descriptors
+out_of_fds() { # LABEL BINARY: 200 clients against a server limited to 64 descriptors
+  local label=$1; shift
   local limited; limited=$(mktemp)   # the server, exec'd under a 64-descriptor limit
   printf '#!/bin/sh\nexec prlimit --nofile=64 "%s" "$@"\n' "$1" >"$limited"
   chmod +x "$limited"
   start_server "$limited"
+  start_recording "$label: ${1#"$kit"/} under prlimit --nofile=64"
   "$LOADGEN" --port "$PORT" --mode idle --conns 200 --duration 4000 >/dev/null &
   DEMO_PIDS+=($!)
   sleep 0.5
@@ -47,7 +49,7 @@ pause
 
 title "1b. The starter, limited to 64 descriptors, 200 clients"
 run_shown "prlimit --nofile=64 lessons/09-reactor/server"
-out_of_fds "$kit/lessons/09-reactor/server"
+out_of_fds "The starter" "$kit/lessons/09-reactor/server"
 say "${RED}accept() fails with EMFILE, the connection stays queued, the listener stays${OFF}"
 say "${RED}readable, and epoll_wait() returns at once, forever: a busy loop.${OFF}"
 pause
@@ -57,7 +59,7 @@ slow_reader "$kit/solutions/09-reactor/server"
 pause
 
 title "2b. The solution: a spare descriptor sheds what does not fit"
-out_of_fds "$kit/solutions/09-reactor/server"
+out_of_fds "The solution" "$kit/solutions/09-reactor/server"
 say "${GREEN}No spin: each extra client is accepted with the spare fd and closed (it reads EOF).${OFF}"
 pause
 
@@ -75,5 +77,7 @@ say "  (loadgen times each connection from the moment it notices it is open, whi
 say "  can be a few ms after the server accepted it; the server's own log is exact.)"
 say "  server: threads $(thread_count), fds $(fd_count), CLOSE-WAIT $(server_count close-wait)"
 stop_server
+
+draw_timeline "Lesson 09 (1b, 2b): 200 idle clients against the reactor limited to 64 descriptors"
 
 title "Now you: cd lessons/09-reactor, read README.md, fix server.c, make check."
