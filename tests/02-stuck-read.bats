@@ -65,7 +65,8 @@ CLIENT_EARLY=150
   # far below it even when a loaded machine runs the client's thread late.
   local idle=800
   start_server --idle-timeout $idle
-  # 30 lines, 50 ms apart: each connection lives about 1.5 s, about twice the timeout.
+  # 30 lines, 50 ms apart (29 gaps): each connection lives about 1.45 s, 1.8 times
+  # the 800 ms timeout, so a deadline for the whole connection would cut it.
   run_client --mode echo --count $N --lines 30 --interval 50
   expect_final ok -eq $N \
     "a client that never stays quiet for $idle ms must never be cut: the timeout is for silence, per read, not for the whole connection"

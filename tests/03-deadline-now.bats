@@ -54,7 +54,8 @@ cut_count() { result_times 'closed|reset' | wc -l; }
   # far below it even when a loaded machine runs the client's thread late.
   local idle=800
   start_server --idle-timeout $idle
-  # 30 lines, 50 ms apart: each connection lives about 1.5 s, about twice the timeout.
+  # 30 lines, 50 ms apart (29 gaps): each connection lives about 1.45 s, 1.8 times
+  # the 800 ms timeout, so a deadline for the whole connection would cut it.
   run_client --mode echo --count $N --lines 30 --interval 50
   expect_final ok -eq $N \
     "a healthy client was cut: a deadline of now has passed by the time read_by() looks at it (or the deadline was set once, not before each read). Set it to now + --idle-timeout (deadline_in()), fresh before each read"
