@@ -3,7 +3,7 @@
  * POSIX allows, to prove the servers' error paths from outside (in the
  * spirit of the preloaded wrapper of CMU's proxy lab driver).
  *
- *   make tools/faults.so
+ *   make             (the top Makefile builds tools/faults.so with the rest)
  *   FAULTS_SEED=7 FAULTS_RATE=20 FAULTS_REPORT=/tmp/hits \
  *     LD_PRELOAD=$PWD/tools/faults.so solutions/09-reactor/server --port 0
  *
@@ -22,7 +22,11 @@
  *             before any data (read(2), signal(7)). Never on a non-blocking
  *             read: it never blocks, so nothing interrupts it (Linux
  *             answers an empty non-blocking socket with EAGAIN, even with a
- *             signal pending).
+ *             signal pending). Drawn when the call starts; a read that then
+ *             blocks is left alone (lesson 02's SO_RCVTIMEO starts over
+ *             after EINTR, as its solution says: a steady rain of signals
+ *             would put its timeout off for ever, which is lesson 03's
+ *             point, not a fault of 02's).
  *     EAGAIN  only on a non-blocking read (O_NONBLOCK or MSG_DONTWAIT):
  *             readiness is a hint, not a promise (select(2), BUGS). Never on
  *             a blocking socket, where EAGAIN means SO_RCVTIMEO ran out.
@@ -65,7 +69,10 @@
  *               poll() runs that long and, if nothing became ready, the call
  *               fails with EINTR (poll(2); Linux checks for signals even
  *               with timeout 0). Catches a loop that starts its whole
- *               timeout again after EINTR.
+ *               timeout again after EINTR. Besides the faults drawn call by
+ *               call, a waiting thread gets such a signal about rate/5 times
+ *               a second of waiting (5 at 25%), so that long waits meet
+ *               EINTR too.
  *     spurious  a non-blocking socket reported ready (POLLIN or POLLOUT, as
  *               asked) though it is not; its read or write then says EAGAIN.
  *               Only O_NONBLOCK sockets: after a false POLLIN a blocking
@@ -102,9 +109,10 @@
  *                  `calls` line (calls per wrapped function), and one line
  *                  `hit CALL KIND 0xOFFSET COUNT` per call site and kind. The
  *                  site is the return address in the executable:
- *                  `addr2line -f -e SERVER 0xOFFSET-1` names the function and
- *                  line. (Frames in shared libraries, such as a sanitizer's
- *                  interceptors, are skipped.)
+ *                  `addr2line -e SERVER 0xOFFSET-1` names the file and line of
+ *                  the call (tests/faults.bats finds its function there).
+ *                  Frames in shared libraries, and a sanitizer's
+ *                  interceptors, are skipped.
  *   FAULTS_TRACE   a file to append one line per injected fault (debugging)
  */
 #define _GNU_SOURCE
@@ -670,21 +678,45 @@ static unsigned one_bit(unsigned wanted, unsigned in, unsigned out)
     return wanted & in ? in : out;
 }
 
+/* Besides the faults drawn call by call, a thread that waits gets a
+ * "signal" now and then, as a process does: at a random moment within
+ * 2 * signal_ms of the start of each wait (signal_ms = 50 / rate: 200 ms at
+ * the tests' 25%, so about 5 a second while it waits). The wait ends there
+ * with EINTR unless something was ready first. Without this, a thread
+ * blocked for long meets only the one fault drawn when its wait began.
+ * -1: no signal before the wait's end (timeout ms; -1 = none). */
+static int signal_after(int timeout)
+{
+    if (timeout == 0 || cfg.rate <= 0 || !(cfg.kinds & (1u << K_EINTR)))
+        return -1;
+    double span = 2 * 50 / cfg.rate;
+    int at = (int)below(span < 1e9 ? (uint64_t)span : 1000000000u);
+    return timeout < 0 || at < timeout ? at : -1;
+}
+
 static int wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     READY();
     atomic_fetch_add_explicit(&calls[C_POLL], 1, memory_order_relaxed);
     eagain_next = -1;
-    if (!roll())
+    int rolled = roll(), sig_at = rolled ? -1 : signal_after(timeout);
+    if (!rolled && sig_at < 0)
         return real.poll(fds, nfds, timeout);
     int sockets = 0, nonblocking = 0;
-    for (nfds_t i = 0; i < nfds && !nonblocking; i++)
+    for (nfds_t i = 0; i < nfds && !nonblocking && (rolled || !sockets); i++)
         if (is_socket(fds[i].fd)) {
             sockets = 1;
             nonblocking = (fds[i].events & (POLLIN | POLLOUT)) && is_nonblocking(fds[i].fd);
         }
     if (!sockets)
         return real.poll(fds, nfds, timeout);
+    if (!rolled) {
+        int ready = real.poll(fds, nfds, sig_at);
+        if (ready != 0)
+            return ready;
+        hit(C_POLL, K_EINTR, -1, (size_t)timeout);
+        return (int)fail(EINTR);
+    }
     int legal[2], n = 0;
     legal[n++] = K_EINTR;
     if (nonblocking)
@@ -872,13 +904,21 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
     READY();
     atomic_fetch_add_explicit(&calls[C_EPOLL_WAIT], 1, memory_order_relaxed);
     eagain_next = -1;
-    if (!roll())
+    int rolled = roll(), sig_at = rolled ? -1 : signal_after(timeout);
+    if (!rolled && sig_at < 0)
         return real.epoll_wait(epfd, events, maxevents, timeout);
     pthread_mutex_lock(&interest_lock);
     int sockets = epfd >= 0 && epfd < interest_cap ? interest[epfd].sockets : 0;
     pthread_mutex_unlock(&interest_lock);
     if (sockets <= 0)
         return real.epoll_wait(epfd, events, maxevents, timeout);
+    if (!rolled) {
+        int ready = real.epoll_wait(epfd, events, maxevents, sig_at);
+        if (ready != 0)
+            return ready;
+        hit(C_EPOLL_WAIT, K_EINTR, epfd, (size_t)timeout);
+        return (int)fail(EINTR);
+    }
     int legal[2], n = 0;
     if (timeout != 0)
         legal[n++] = K_EINTR;
