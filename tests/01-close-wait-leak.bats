@@ -110,7 +110,9 @@ stuck_writers() { server_sockets established | awk '$1 > 0 && $2 > 0 {n++} END {
   # unread data -> its kernel sends RST -> server send() fails (EPIPE/ECONNRESET) -> close()
   start_server
   local fds_before; fds_before=$(fd_count)
-  start_client --mode no-read --count 3 --rcvbuf 4096 --hold 60000
+  # 4000-byte lines (under every later lesson's --max-line): the buffers fill in few sends,
+  # even on a loaded machine (with short lines one run in twelve took over 10 s)
+  start_client --mode no-read --count 3 --size 4000 --rcvbuf 4096 --hold 60000
   WAIT_MS=10000 _expect -eq 3 "server sockets with input unread and output unsent" \
     "each client sends lines and never reads a reply, so the server's echo should fill the client's window and block in send()" \
     stuck_writers
