@@ -113,9 +113,8 @@ CLIENT_EARLY=150
   # connect to after the server closed them all.
   local idle=600
   start_server --idle-timeout $idle
-  local before; before=$(cpu_ms "$SERVER_PID")
-  run_client --mode silent --count 5 --hold 3000
-  local used=$(( $(cpu_ms "$SERVER_PID") - before ))
+  cpu_during run_client --mode silent --count 5 --hold 3000
+  local used=$CPU_USED
   expect_final closed -eq 5 "five silent clients should be closed after --idle-timeout $idle ms"
   (( used <= 100 )) ||
     fail "the server used $used ms of CPU while five clients sat silent for $idle ms: it was spinning, not waiting. A read() with SO_RCVTIMEO sleeps in the kernel until data, EOF or the timeout; a non-blocking read retried in a loop until the clock says time is up burns a whole core per connection"

@@ -115,9 +115,8 @@ cut_count() { result_times 'closed|reset' | wc -l; }
   # connect to after the server closed them all.
   local idle=600
   start_server --idle-timeout $idle
-  local before; before=$(cpu_ms "$SERVER_PID")
-  run_client --mode silent --count 5 --hold 3000
-  local used=$(( $(cpu_ms "$SERVER_PID") - before ))
+  cpu_during run_client --mode silent --count 5 --hold 3000
+  local used=$CPU_USED
   expect_final closed -eq 5 "five silent clients should be closed at their deadline, $idle ms after they connected"
   (( used <= 100 )) ||
     fail "the server used $used ms of CPU while five clients sat silent for $idle ms, each with a deadline under a second away: it was spinning, not waiting. poll() takes MILLIseconds: a time left of $idle ms divided down to 0 seconds makes poll() return at once, again and again, until the deadline"

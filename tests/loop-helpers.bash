@@ -10,6 +10,14 @@ cpu_ms() {
   echo $(( ticks * 1000 / hz ))
 }
 
+# cpu_during COMMAND...: run COMMAND in the foreground; CPU_USED is the CPU
+# ms the server ($SERVER_PID) used meanwhile (a whole client's life, say).
+cpu_during() {
+  local before; before=$(cpu_ms "$SERVER_PID")
+  "$@"
+  CPU_USED=$(( $(cpu_ms "$SERVER_PID") - before ))
+}
+
 # cpu_over MS PID: CPU ms the process used during the next MS ms of wall time.
 # (Measuring over a window is the point: it is not an assertion after a sleep.)
 cpu_over() {
