@@ -131,11 +131,12 @@ BIG=16777216   # --max-line for the tests below that send lines of megabytes
 # of the server was in state R (running, or ready and waiting for a CPU). A
 # thread asleep in poll() is S; one that spins is R in nearly every sample,
 # even when other work crowds the CPUs and its CPU time grows slowly.
-runnable_thread_samples() {
+runnable_thread_samples() { untraced _runnable_thread_samples "$@"; }
+_runnable_thread_samples() {
   local i n=0
   for (( i = 0; i < $1; i++ )); do
     grep -qs '^R' <(cat /proc/"$SERVER_PID"/task/*/stat 2>/dev/null | sed 's/^.*) //') && n=$(( n + 1 ))
-    sleep 0.05
+    nap 0.05
   done
   echo "$n"
 }

@@ -28,6 +28,7 @@ setup_file() {
 }
 
 setup() {
+  trace_test_file_only
   [[ -z ${NETPAIR_SKIP:-} ]] || skip "$NETPAIR_SKIP"
   NET="kit06-${BATS_ROOT_PID}-${BATS_TEST_NUMBER}"
   "$NETPAIR" up "$NET" || fail "tools/netpair could not build the namespaces '$NET'"

@@ -11,7 +11,7 @@ load loop-helpers
 N=300          # silent clients: far more than a thread-per-connection lesson would like
 IDLE=600       # --idle-timeout, ms
 
-setup() { ulimit -n 4096 2>/dev/null || true; }
+setup() { trace_test_file_only; ulimit -n 4096 2>/dev/null || true; }
 
 reaped() { (( $(log_count 'reason=timeout') > 0 )); }
 

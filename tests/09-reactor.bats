@@ -10,6 +10,7 @@ load helpers
 load loop-helpers
 
 setup() {
+  trace_test_file_only
   ulimit -n 8192 2>/dev/null || true
   [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
 }

@@ -76,6 +76,7 @@ setup_file() {
 }
 
 setup() {
+  trace_test_file_only
   # tests/run's VALGRIND=1 sets SERVER_WRAPPER for every server; this file
   # needs it for the library (valgrind and a preloaded library do not mix).
   [[ -z ${SERVER_WRAPPER:-} ]] || skip "SERVER_WRAPPER is set ($SERVER_WRAPPER): this file sets its own, to preload the library"
@@ -115,7 +116,7 @@ waiting_to_send() { (( $(server_sockets established | awk '$2 > 0' | wc -l) >= $
 blocked_writers() {
   local before; before=$(server_send_q)
   waiting_to_send "$1" || return 1
-  sleep 0.1
+  nap 0.1
   (( $(server_send_q) == before ))
 }
 

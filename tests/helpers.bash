@@ -7,10 +7,36 @@
 #
 # The server under test is $SERVER; by default the lesson's own build.
 
-KIT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+KIT=${BATS_TEST_DIRNAME%/tests}
 CLIENT="$KIT/tools/client"
-bats_load_library bats-support
-bats_load_library bats-assert
+
+# bats runs this file again for every test, so what it does here is paid
+# hundreds of times a run: no process is started where a bash builtin will
+# do. (A run of the whole kit started 75,000 processes before this rule;
+# forking them was most of its CPU time.)
+
+# load_library NAME: source bats-support or bats-assert as bats_load_library
+# does, without the dirname process their load.bash starts per file. Any line
+# of load.bash not of the expected shape hands the job to bats_load_library.
+load_library() {
+  local dir line files=() paths
+  IFS=: read -ra paths <<<"${BATS_LIB_PATH:-/usr/lib/bats}"
+  for dir in "${paths[@]}"; do
+    [[ -f $dir/$1/load.bash ]] || continue
+    while IFS= read -r line; do
+      if [[ $line =~ ^source\ \"\$\(dirname\ \"\$\{BASH_SOURCE\[0\]\}\"\)(/[^\"]+)\"$ ]]; then
+        files+=("$dir/$1${BASH_REMATCH[1]}")
+      elif [[ -n $line && $line != \#* ]]; then
+        bats_load_library "$1"; return
+      fi
+    done <"$dir/$1/load.bash"
+    for line in "${files[@]}"; do source "$line"; done
+    return
+  done
+  bats_load_library "$1"
+}
+load_library bats-support
+load_library bats-assert
 
 # How long a polled condition may take before the test fails. Generous: a
 # loaded 2-core machine (or valgrind) is slow, and a passing check returns
@@ -18,25 +44,72 @@ bats_load_library bats-assert
 : "${WAIT_MS:=5000}"
 
 # The lesson this test file is about, from its name: 01-close-wait-leak.
-LESSON="$(basename "$BATS_TEST_FILENAME" .bats)"
+LESSON=${BATS_TEST_FILENAME##*/}; LESSON=${LESSON%.bats}
 
 server_binary() {
   printf '%s\n' "${SERVER:-$KIT/lessons/$LESSON/server}"
 }
 
-# wait_until MS COMMAND...: run COMMAND every 20 ms until it succeeds (0) or
-# MS milliseconds pass (1). The polling is the point: never sleep-then-assert.
-wait_until() {
-  local ms=$1; shift
-  local deadline=$(( $(date +%s%N) / 1000000 + ms ))
-  while true; do
-    "$@" && return 0
-    (( $(date +%s%N) / 1000000 >= deadline )) && return 1
-    sleep 0.02
-  done
+# clock_ms: set NOW_MS to the wall clock in ms (bash's EPOCHREALTIME; no date process).
+clock_ms() { local t=${EPOCHREALTIME//[.,]/}; NOW_MS=$(( t / 1000 )); }
+now_ms() { clock_ms; echo "$NOW_MS"; }
+
+# nap SECONDS: sleep without a sleep process: wait for a line on a FIFO that
+# nobody writes (opened read-write, so the open itself does not block).
+nap() {
+  local fifo=${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}/nap.fifo
+  [[ -p $fifo ]] || mkfifo "$fifo" 2>/dev/null || [[ -p $fifo ]] || { sleep "$1"; return 0; }
+  read -r -t "$1" _ <>"$fifo" || true
 }
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# ---- bats' DEBUG trap -----------------------------------------------------
+#
+# bats runs a DEBUG trap before every command of a test, to know where a
+# failure happened. It costs about 0.3 ms a command: a helper's polling loop
+# would spend a hundred times what its own commands cost, and the whole kit's
+# run most of its CPU time there. A failure only needs to point at a line of
+# the test file (the helper call that failed), so:
+
+# trace_test_file_only: from now on this test runs bats' trap only for the
+# commands of its @test body, not for those of the helpers it calls (here or
+# in the test file). A failure in a helper then points at the line of the
+# body that called it. The default setup() calls this; a test file with its
+# own setup() calls it first.
+trace_test_file_only() {
+  local trap_now
+  trap_now=$(trap -p DEBUG)
+  [[ -n $trap_now ]] || return 0
+  eval "set -- ${trap_now#trap -- }"   # $1: the trap's command
+  KIT_DEBUG_TRAP="trap -- 'if [[ \${FUNCNAME[0]} == \"\$BATS_TEST_NAME\" ]]; then $1; fi' DEBUG"
+  eval "$KIT_DEBUG_TRAP"
+}
+setup() { trace_test_file_only; }
+
+# untraced COMMAND...: run COMMAND with no DEBUG trap at all (a poll, a
+# sample: code that cannot fail a test; the `fail` after it is where the test
+# fails). COMMAND runs in a `||` list, so `set -e` does not stop it halfway.
+untraced() {
+  local rc=0
+  if [[ -n ${KIT_UNTRACED:-} ]]; then "$@"; return; fi   # already off
+  [[ -n ${KIT_DEBUG_TRAP:-} ]] || KIT_DEBUG_TRAP=$(trap -p DEBUG)
+  KIT_UNTRACED=1; trap - DEBUG
+  "$@" || rc=$?
+  KIT_UNTRACED=; eval "$KIT_DEBUG_TRAP"
+  return "$rc"
+}
+
+# wait_until MS COMMAND...: run COMMAND every 20 ms until it succeeds (0) or
+# MS milliseconds pass (1). The polling is the point: never sleep-then-assert.
+wait_until() { untraced _wait_until "$@"; }
+_wait_until() {
+  local ms=$1 deadline; shift
+  clock_ms; deadline=$(( NOW_MS + ms ))
+  while true; do
+    "$@" && return 0
+    clock_ms; (( NOW_MS >= deadline )) && return 1
+    nap 0.02
+  done
+}
 
 # start_server [OPTIONS...]: start the server on port 0 in the background.
 # Sets SERVER_PID and PORT; its stdout and stderr go to $SERVER_OUT and $SERVER_LOG.
@@ -101,9 +174,10 @@ timeline_picture() {
 
 # process_gone PID: true once PID has exited (a zombie counts as exited).
 process_gone() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
-  [[ -z $state || $state == Z ]]
+  local stat
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+  stat=${stat##*) }   # the state follows "(comm) ", and comm may hold spaces
+  [[ -z $stat || $stat == Z* ]]
 }
 
 # stop_server: SIGTERM the server by PID; it must exit 0 (the contract), which
@@ -176,20 +250,30 @@ teardown() {
 server_sockets() { ss -Htan state "$1" "( sport = :$PORT )"; }
 # client_sockets STATE: the client side (sockets whose peer is $PORT).
 client_sockets() { ss -Htan state "$1" "( dport = :$PORT )"; }
-server_count() { server_sockets "$1" | wc -l; }
-client_count() { client_sockets "$1" | wc -l; }
+server_count() { count_lines "$(server_sockets "$1")"; }
+client_count() { count_lines "$(client_sockets "$1")"; }
+# count_lines TEXT: its lines (0 for none), counted by bash.
+count_lines() { local lines=(); [[ -n $1 ]] && mapfile -t lines <<<"$1"; echo "${#lines[@]}"; }
 # server_keepalive_timers: true when ss -o shows a keepalive timer on the
 # server side of $PORT (SO_KEEPALIVE is on; ss prints timer:(keepalive,...)).
 server_keepalive_timers() { ss -Htno state established "( sport = :$PORT )" | grep -q 'timer:(keepalive'; }
 
-fd_count() { ls "/proc/$SERVER_PID/fd" | wc -l; }
-thread_count() { awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status"; }
+fd_count() { local fds=("/proc/$SERVER_PID/fd/"*); [[ -e ${fds[0]} ]] || fds=(); echo "${#fds[@]}"; }
+thread_count() { proc_status_field Threads "$SERVER_PID"; }
+# proc_status_field NAME PID: NAME's value in /proc/PID/status.
+proc_status_field() { untraced _proc_status_field "$@"; }
+_proc_status_field() {
+  local name value
+  while read -r name value _; do
+    [[ $name == "$1:" ]] && { echo "$value"; return; }
+  done <"/proc/$2/status"
+}
 
 # log_count REGEX: lines in the server's stderr log matching REGEX.
 log_count() { grep -cE "$1" "$SERVER_LOG" 2>/dev/null || true; }
 
 # STATE names as ss prints them, for messages.
-state_label() { case $1 in established) echo ESTAB ;; *) echo "$1" | tr a-z A-Z ;; esac; }
+state_label() { case $1 in established) echo ESTAB ;; *) echo "${1^^}" ;; esac; }
 
 # ---- assertions that teach --------------------------------------------
 #
@@ -310,14 +394,18 @@ expect_final() { WAIT_MS=0 expect_results "$@"; }
 # 50 ms, for MS ms. (A "stays" fact needs time to pass; each check is live.)
 # A test file may define stays_context to add what it saw to the failure.
 expect_stays() {
-  local ms=$1 meaning=$2; shift 2
-  local until=$(( $(now_ms) + ms )) context=""
-  while (( $(now_ms) < until )); do
-    if ! "$@"; then
-      declare -F stays_context >/dev/null && context=" ($(stays_context))"
-      fail "$meaning$context$(timeline_picture)"
-    fi
-    sleep 0.05
+  local ms=$1 meaning=$2 context=""; shift 2
+  untraced _holds_for "$ms" "$@" && return 0
+  declare -F stays_context >/dev/null && context=" ($(stays_context))"
+  fail "$meaning$context$(timeline_picture)"
+}
+# _holds_for MS COMMAND...: COMMAND succeeds at every check, every 50 ms, for MS ms.
+_holds_for() {
+  local until=$1; shift
+  clock_ms; until=$(( NOW_MS + until ))
+  while clock_ms; (( NOW_MS < until )); do
+    "$@" || return 1
+    nap 0.05
   done
 }
 

@@ -4,10 +4,19 @@
 # cpu_ms PID: CPU time (user + system) the process has used, in ms,
 # from fields 14 and 15 of /proc/PID/stat (clock ticks).
 cpu_ms() {
-  local ticks hz
-  hz=$(getconf CLK_TCK)
-  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
-  echo $(( ticks * 1000 / hz ))
+  local stat fields
+  : "${CLK_TCK:=$(getconf CLK_TCK)}"
+  read -r stat <"/proc/$1/stat"
+  read -ra fields <<<"${stat##*) }"   # after "(comm) ": field 3 is fields[0]
+  echo $(( (fields[11] + fields[12]) * 1000 / CLK_TCK ))
+}
+
+# proc_state PID: its state letter (R running or runnable, S asleep, Z ...).
+proc_state() {
+  local stat
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+  stat=${stat##*) }
+  echo "${stat%% *}"
 }
 
 # cpu_during COMMAND...: run COMMAND in the foreground; CPU_USED is the CPU
@@ -20,10 +29,11 @@ cpu_during() {
 
 # cpu_over MS PID: CPU ms the process used during the next MS ms of wall time.
 # (Measuring over a window is the point: it is not an assertion after a sleep.)
-cpu_over() {
+cpu_over() { untraced _cpu_over "$@"; }
+_cpu_over() {
   local before after
   before=$(cpu_ms "$2")
-  sleep "$(awk "BEGIN {print $1 / 1000}")"
+  nap "$(( $1 / 1000 )).$(printf '%03d' $(( $1 % 1000 )))"
   after=$(cpu_ms "$2")
   echo $(( after - before ))
 }
@@ -32,11 +42,12 @@ cpu_over() {
 # in state R (running, or ready and waiting for a CPU). A busy loop is R in
 # nearly every sample even when other work crowds the CPUs; a loop asleep in
 # epoll_wait()/poll() is S.
-runnable_samples() {
+runnable_samples() { untraced _runnable_samples "$@"; }
+_runnable_samples() {
   local i n=0
   for (( i = 0; i < $2; i++ )); do
-    [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == R ]] && n=$(( n + 1 ))
-    sleep 0.05
+    [[ $(proc_state "$1") == R ]] && n=$(( n + 1 ))
+    nap 0.05
   done
   echo "$n"
 }
@@ -51,16 +62,17 @@ runnable_samples() {
 # little CPU; one that spins (a timeout of 0, a level-triggered event it
 # never clears) never sleeps: R in nearly every sample, even when other
 # processes crowd the CPUs and its CPU time stays low.
-loop_cost() {
+loop_cost() { untraced _loop_cost "$@"; }
+_loop_cost() {
   local cpu0 woke0 i running=0
   cpu0=$(cpu_ms "$2")
-  woke0=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "/proc/$2/status")
+  woke0=$(proc_status_field voluntary_ctxt_switches "$2")
   for (( i = 0; i < $1 / 50; i++ )); do
-    sleep 0.05
-    [[ $(awk '{print $3}' "/proc/$2/stat" 2>/dev/null) == R ]] && running=$(( running + 1 ))
+    nap 0.05
+    [[ $(proc_state "$2") == R ]] && running=$(( running + 1 ))
   done
   echo "$(( $(cpu_ms "$2") - cpu0 ))" \
-    "$(( $(awk '/^voluntary_ctxt_switches:/ {print $2}' "/proc/$2/status") - woke0 ))" "$running"
+    "$(( $(proc_status_field voluntary_ctxt_switches "$2") - woke0 ))" "$running"
 }
 
 # send_q_still: bytes wait in the server's Send-Q on $PORT and did not move in
@@ -68,9 +80,9 @@ loop_cost() {
 # Counts CLOSE-WAIT too: a client that has sent everything has also sent FIN.
 send_q_still() {
   local before; before=$(_send_q_open)
-  sleep 0.1
+  nap 0.1
   (( before > 0 && $(_send_q_open) == before )) || return 1
-  sleep 0.1
+  nap 0.1
   (( $(_send_q_open) == before ))
 }
 _send_q_open() {

@@ -7,6 +7,7 @@
 load helpers
 
 setup() {
+  trace_test_file_only
   COPY="$BATS_TEST_TMPDIR/kit"
   mkdir -p "$COPY/lessons" "$COPY/solutions" "$COPY/tools"
   cp -r "$KIT/lib" "$KIT/tests" "$KIT/Makefile" "$COPY/"

@@ -20,6 +20,7 @@ TIMELINE="$KIT/tools/timeline"
 N=5
 
 setup() {
+  trace_test_file_only
   [[ -x $TIMELINE ]] || fail "no $TIMELINE: run make first"
 }
 
