@@ -50,6 +50,7 @@ start_dead_peer_server() { start_server --host "$SRV_ADDR" "$@"; }
 # cable. Its result lines go to $CLIENT_OUT.
 start_far_client() {
   CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
+  : >"$CLIENT_OUT"   # emptied now: a poll must not read an earlier run's lines
   "$NETPAIR" cli "$NET" "$CLIENT" --host "$SRV_ADDR" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
 }
@@ -58,6 +59,7 @@ start_far_client() {
 # no cable cut touches.
 start_near_client() {
   NEAR_OUT="$BATS_TEST_TMPDIR/near.out"
+  : >"$NEAR_OUT"   # emptied now: a poll must not read an earlier run's lines
   "$NETPAIR" srv "$NET" "$CLIENT" --host "$SRV_ADDR" --port "$PORT" "$@" >"$NEAR_OUT" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
 }
@@ -66,6 +68,7 @@ start_near_client() {
 # in FILE (for a test with more than one near client).
 start_near_client_to() {
   local out=$1; shift
+  : >"$out"   # emptied now: a poll must not read an earlier run's lines
   "$NETPAIR" srv "$NET" "$CLIENT" --host "$SRV_ADDR" --port "$PORT" "$@" >"$out" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
 }

@@ -150,6 +150,7 @@ run_client_within() {
 # not listen) and output (its stdout and stderr).
 restart_on_the_same_port() {
   local out="$BATS_TEST_TMPDIR/restart.out" pid
+  : >"$out"   # emptied now: a poll must not read an earlier run's lines
   "$(server_binary)" --port "$PORT" >"$out" 2>&1 3>&- &
   pid=$!
   wait_until 10000 eval 'grep -q "^listening on " "$out" || process_gone $pid'

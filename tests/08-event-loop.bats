@@ -20,6 +20,7 @@ reaped() { (( $(log_count 'reason=timeout') > 0 )); }
 # is one file; a test that mixes kinds of client needs one each).
 start_peer() {
   local name=$1; shift
+  : >"$BATS_TEST_TMPDIR/$name.out"   # emptied now: a poll must not read an earlier run's lines
   "$CLIENT" --port "$PORT" "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
 }

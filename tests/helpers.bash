@@ -118,14 +118,19 @@ start_server() {
   SERVER_LOG="$BATS_TEST_TMPDIR/server.log"
   local bin; bin=$(server_binary)
   [[ -x $bin ]] || fail "no server binary at $bin: run make first"
+  # Empty the files here, not only in the child's redirection: the wait below
+  # may look before the child has truncated them, and must not read the
+  # ready line of a server that an earlier start in this test left there.
+  : >"$SERVER_OUT"; : >"$SERVER_LOG"
   # 3>&- : a background process holding bats' fd 3 makes bats wait forever.
   ${SERVER_WRAPPER:-} "$bin" --port 0 "$@" >"$SERVER_OUT" 2>"$SERVER_LOG" 3>&- &
   SERVER_PID=$!
   if ! wait_until 10000 grep -q '^listening on ' "$SERVER_OUT"; then
     fail "the server did not print 'listening on ...' within 10 s; stderr: $(head -c 500 "$SERVER_LOG")"
   fi
-  PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_OUT")
-  [[ -n $PORT ]] || fail "cannot read the port from the ready line: $(cat "$SERVER_OUT")"
+  local ready; ready=$(<"$SERVER_OUT")
+  [[ $ready =~ ^listening\ on\ .*:([0-9]+)$ ]] || fail "cannot read the port from the ready line: $ready"
+  PORT=${BASH_REMATCH[1]}
   start_timeline
 }
 
@@ -205,6 +210,7 @@ $(tail -n 20 "$SERVER_LOG")"
 CLIENT_PIDS=()
 start_client() {
   CLIENT_OUT="$BATS_TEST_TMPDIR/client.out"
+  : >"$CLIENT_OUT"   # now, not in the child: a poll must not count an earlier client's lines
   "$CLIENT" --port "$PORT" "$@" >"$CLIENT_OUT" 2>&1 3>&- &
   CLIENT_PID=$!
   CLIENT_PIDS+=("$CLIENT_PID")

@@ -168,12 +168,12 @@ $(tail -n 8 <<<"$output")"
 @test "kit: make doctor names a missing tool, the command that installs it, and exits 1" {
   # A PATH with every command but ss and bats: the machine of a student who
   # has not installed them yet.
-  local bin="$BATS_TEST_TMPDIR/bin" f
+  local bin="$BATS_TEST_TMPDIR/bin" dir
   mkdir -p "$bin"
-  for f in /usr/local/bin/* /usr/bin/* /bin/*; do
-    case ${f##*/} in ss|bats) continue ;; esac
-    ln -s "$f" "$bin/${f##*/}" 2>/dev/null || true
+  for dir in /bin /usr/bin /usr/local/bin; do   # a later one wins, as in PATH order
+    [[ -d $dir ]] && ln -sf "$dir"/* "$bin"/ 2>/dev/null
   done
+  rm -f "$bin/ss" "$bin/bats"
   PATH="$bin" run "$KIT/tools/doctor"
   assert_failure 1
   assert_output --regexp "MISSING +ss +fix: (sudo )?apt-get install -y iproute2"

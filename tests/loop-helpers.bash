@@ -117,6 +117,7 @@ loadgen() {
 # start_loadgen ARGS...: the same in the background (stopped in teardown).
 start_loadgen() {
   LOADGEN_OUT="$BATS_TEST_TMPDIR/loadgen.out"
+  : >"$LOADGEN_OUT"   # now, not in the child (see start_client)
   "$LOADGEN" --port "$PORT" "$@" >"$LOADGEN_OUT" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
   LOADGEN_PID=$!
