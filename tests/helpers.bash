@@ -98,16 +98,19 @@ untraced() {
   return "$rc"
 }
 
-# wait_until MS COMMAND...: run COMMAND every 20 ms until it succeeds (0) or
-# MS milliseconds pass (1). The polling is the point: never sleep-then-assert.
+# wait_until MS COMMAND...: run COMMAND until it succeeds (0) or MS
+# milliseconds pass (1): every 20 ms at first, then less often, up to every
+# 50 ms (a long wait need not start hundreds of `ss` processes). The polling
+# is the point: never sleep-then-assert.
 wait_until() { untraced _wait_until "$@"; }
 _wait_until() {
-  local ms=$1 deadline; shift
+  local ms=$1 deadline pause=20; shift
   clock_ms; deadline=$(( NOW_MS + ms ))
   while true; do
     "$@" && return 0
     clock_ms; (( NOW_MS >= deadline )) && return 1
-    nap 0.02
+    nap "0.0$pause"
+    (( pause = pause < 45 ? pause + 5 : 50 ))
   done
 }
 
