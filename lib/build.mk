@@ -42,7 +42,7 @@ $(LIB_ARCHIVE): $(LIB_SRC) $(LIB_HDR) $(FLAGS_STAMP)
 # wrong fix is judged by what it does, and -O0 compiles in a quarter of the
 # time), unless the build is sanitized.
 ifeq ($(SANITIZE),)
-%/patched: CFLAGS_OPT := -O0
+%/patched: private CFLAGS_OPT := -O0
 endif
 %/patched: %/server.c $(LIB_ARCHIVE)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_ARCHIVE) $(KIT_LDFLAGS)
