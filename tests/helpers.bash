@@ -9,6 +9,9 @@
 
 KIT=${BATS_TEST_DIRNAME%/tests}
 CLIENT="$KIT/tools/client"
+# launch_server, halt, the state counts, fd_count, cpu_ms, now_ms, nap, ...:
+# shared with the demos and tools/bench.
+source "$KIT/tools/kit.sh"
 
 # bats runs this file again for every test, so what it does here is paid
 # hundreds of times a run: no process is started where a bash builtin will
@@ -48,18 +51,6 @@ LESSON=${BATS_TEST_FILENAME##*/}; LESSON=${LESSON%.bats}
 
 server_binary() {
   printf '%s\n' "${SERVER:-$KIT/lessons/$LESSON/server}"
-}
-
-# clock_ms: set NOW_MS to the wall clock in ms (bash's EPOCHREALTIME; no date process).
-clock_ms() { local t=${EPOCHREALTIME//[.,]/}; NOW_MS=$(( t / 1000 )); }
-now_ms() { clock_ms; echo "$NOW_MS"; }
-
-# nap SECONDS: sleep without a sleep process: wait for a line on a FIFO that
-# nobody writes (opened read-write, so the open itself does not block).
-nap() {
-  local fifo=${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}/nap.fifo
-  [[ -p $fifo ]] || mkfifo "$fifo" 2>/dev/null || [[ -p $fifo ]] || { sleep "$1"; return 0; }
-  read -r -t "$1" _ <>"$fifo" || true
 }
 
 # ---- bats' DEBUG trap -----------------------------------------------------
@@ -121,19 +112,7 @@ start_server() {
   SERVER_LOG="$BATS_TEST_TMPDIR/server.log"
   local bin; bin=$(server_binary)
   [[ -x $bin ]] || fail "no server binary at $bin: run make first"
-  # Empty the files here, not only in the child's redirection: the wait below
-  # may look before the child has truncated them, and must not read the
-  # ready line of a server that an earlier start in this test left there.
-  : >"$SERVER_OUT"; : >"$SERVER_LOG"
-  # 3>&- : a background process holding bats' fd 3 makes bats wait forever.
-  ${SERVER_WRAPPER:-} "$bin" --port 0 "$@" >"$SERVER_OUT" 2>"$SERVER_LOG" 3>&- &
-  SERVER_PID=$!
-  if ! wait_until 10000 grep -q '^listening on ' "$SERVER_OUT"; then
-    fail "the server did not print 'listening on ...' within 10 s; stderr: $(head -c 500 "$SERVER_LOG")"
-  fi
-  local ready; ready=$(<"$SERVER_OUT")
-  [[ $ready =~ ^listening\ on\ .*:([0-9]+)$ ]] || fail "cannot read the port from the ready line: $ready"
-  PORT=${BASH_REMATCH[1]}
+  launch_server "$bin" "$SERVER_OUT" "$SERVER_LOG" "$@" || fail "$LAUNCH_ERROR"
   start_timeline
 }
 
@@ -180,30 +159,17 @@ timeline_picture() {
   printf '\n  The timeline of what this test saw (each connection a lane, coloured by state): %s' "$svg"
 }
 
-# process_gone PID: true once PID has exited (a zombie counts as exited).
-process_gone() {
-  local stat
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
-  stat=${stat##*) }   # the state follows "(comm) ", and comm may hold spaces
-  [[ -z $stat || $stat == Z* ]]
-}
-
 # stop_server: SIGTERM the server by PID; it must exit 0 (the contract), which
 # also catches sanitizer and valgrind reports, since they change the status.
 stop_server() {
   stop_timeline
   [[ -n ${SERVER_PID:-} ]] || return 0
-  local pid=$SERVER_PID status=0
+  local pid=$SERVER_PID
   SERVER_PID=
-  kill -TERM "$pid" 2>/dev/null
-  if ! wait_until 10000 process_gone "$pid"; then
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+  halt "$pid" 10000 ||
     fail "the server (pid $pid) ignored SIGTERM for 10 s and was killed; the contract says SIGTERM exits 0"
-  fi
-  wait "$pid" 2>/dev/null || status=$?
-  if (( status != 0 )); then
-    fail "the server exited with status $status after SIGTERM (the contract says 0); its stderr ends with:
+  if (( HALT_STATUS != 0 )); then
+    fail "the server exited with status $HALT_STATUS after SIGTERM (the contract says 0); its stderr ends with:
 $(tail -n 20 "$SERVER_LOG")"
   fi
 }
@@ -255,28 +221,11 @@ teardown() {
 
 # ---- looking at the sockets -------------------------------------------
 
-# server_sockets STATE: the server side of $PORT in STATE (ss -H: no header).
-server_sockets() { ss -Htan state "$1" "( sport = :$PORT )"; }
-# client_sockets STATE: the client side (sockets whose peer is $PORT).
-client_sockets() { ss -Htan state "$1" "( dport = :$PORT )"; }
-server_count() { count_lines "$(server_sockets "$1")"; }
-client_count() { count_lines "$(client_sockets "$1")"; }
-# count_lines TEXT: its lines (0 for none), counted by bash.
-count_lines() { local lines=(); [[ -n $1 ]] && mapfile -t lines <<<"$1"; echo "${#lines[@]}"; }
+# server_sockets, client_sockets, server_count STATE, client_count STATE,
+# fd_count and thread_count: in tools/kit.sh.
 # server_keepalive_timers: true when ss -o shows a keepalive timer on the
 # server side of $PORT (SO_KEEPALIVE is on; ss prints timer:(keepalive,...)).
 server_keepalive_timers() { ss -Htno state established "( sport = :$PORT )" | grep -q 'timer:(keepalive'; }
-
-fd_count() { local fds=("/proc/$SERVER_PID/fd/"*); [[ -e ${fds[0]} ]] || fds=(); echo "${#fds[@]}"; }
-thread_count() { proc_status_field Threads "$SERVER_PID"; }
-# proc_status_field NAME PID: NAME's value in /proc/PID/status.
-proc_status_field() { untraced _proc_status_field "$@"; }
-_proc_status_field() {
-  local name value
-  while read -r name value _; do
-    [[ $name == "$1:" ]] && { echo "$value"; return; }
-  done <"/proc/$2/status"
-}
 
 # log_count REGEX: lines in the server's stderr log matching REGEX.
 log_count() { grep -cE "$1" "$SERVER_LOG" 2>/dev/null || true; }

@@ -1,23 +1,7 @@
 # loop-helpers.bash - extra helpers for the event-loop lessons (08, 09),
 # loaded after helpers.bash.
 
-# cpu_ms PID: CPU time (user + system) the process has used, in ms,
-# from fields 14 and 15 of /proc/PID/stat (clock ticks).
-cpu_ms() {
-  local stat fields
-  : "${CLK_TCK:=$(getconf CLK_TCK)}"
-  read -r stat <"/proc/$1/stat"
-  read -ra fields <<<"${stat##*) }"   # after "(comm) ": field 3 is fields[0]
-  echo $(( (fields[11] + fields[12]) * 1000 / CLK_TCK ))
-}
-
-# proc_state PID: its state letter (R running or runnable, S asleep, Z ...).
-proc_state() {
-  local stat
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
-  stat=${stat##*) }
-  echo "${stat%% *}"
-}
+# cpu_ms PID and proc_state PID: in tools/kit.sh.
 
 # cpu_during COMMAND...: run COMMAND in the foreground; CPU_USED is the CPU
 # ms the server ($SERVER_PID) used meanwhile (a whole client's life, say).

@@ -22,16 +22,7 @@ trap 'cleanup; cleanup_net' EXIT
 # serve BINARY OPTIONS...: the server on the server's host; sets PORT, SERVER_PID.
 serve() {
   local bin=$1; shift
-  SERVER_LOG=$(mktemp)
-  local out; out=$(mktemp)
-  "$netpair" srv "$net" "$bin" --host "$srv_addr" --port 0 "$@" >"$out" 2>"$SERVER_LOG" &
-  SERVER_PID=$!
-  DEMO_PIDS+=("$SERVER_PID")
-  local i
-  for (( i = 0; i < 250; i++ )); do grep -q '^listening on ' "$out" && break; sleep 0.02; done
-  PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
-  rm -f "$out"
-  [[ -n $PORT ]] || { say "the server did not start: $(cat "$SERVER_LOG")"; exit 1; }
+  SERVER_WRAPPER="$netpair srv $net" start_server "$bin" --host "$srv_addr" "$@"
 }
 
 # client_on HOST ARGS...: a tools/client on the server's (srv) or the client's (cli) host.

@@ -5,7 +5,6 @@
 # reaped on time by one thread.
 
 LOADGEN="$kit/tools/loadgen"
-cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
 
 slow_reader() { # BINARY: 4 MiB pipelined, read back slowly through a small window
   start_server "$1"

@@ -1,7 +1,11 @@
 # common.sh - what every lesson's demo script shares: start and stop servers
 # on port 0, count socket states with ss, print readable rows, and record the
 # bug run and the fix run with tools/timeline into one picture.
-# Sourced by tools/demo and tools/bench, with $kit set.
+# Sourced by tools/demo and tools/bench, with $kit set. The socket counts,
+# launch_server, halt and the /proc readers come from tools/kit.sh, which
+# the tests use too.
+
+source "$kit/tools/kit.sh"
 
 : "${DEMO_PAUSE:=1}"   # seconds between steps, so a room can watch; 0 in tests
 CLIENT="$kit/tools/client"
@@ -30,47 +34,22 @@ title() { printf '\n%s%s%s\n' "$BOLD" "$*" "$OFF"; }
 say() { printf '%s\n' "$*"; }
 run_shown() { printf '%s$ %s%s\n' "$DIM" "$*" "$OFF"; }
 
-# close_inherited_fds: close every descriptor above 2 in this (sub)shell.
-close_inherited_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    (( fd > 2 )) && eval "exec $fd>&-"
-  done
-  return 0
-}
-
 # start_server BINARY [OPTIONS...]: sets PORT and SERVER_PID, log in SERVER_LOG.
 start_server() {
-  local bin=$1; shift
-  SERVER_LOG=$(mktemp)
-  local out; out=$(mktemp)
-  # Only stdin, stdout and stderr: descriptors the demo's own shell was
-  # given (by a terminal, an IDE, make) would add to the fd counts shown.
-  ( close_inherited_fds; exec "$bin" --port 0 "$@" ) >"$out" 2>"$SERVER_LOG" &
-  SERVER_PID=$!
+  local bin=$1 out; shift
+  SERVER_LOG=$(mktemp); out=$(mktemp)
+  launch_server "$bin" "$out" "$SERVER_LOG" "$@"
+  local ok=$?
   DEMO_PIDS+=("$SERVER_PID")
-  local i
-  for (( i = 0; i < 250; i++ )); do
-    grep -q '^listening on ' "$out" && break
-    sleep 0.02
-  done
-  PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
   rm -f "$out"
-  [[ -n $PORT ]] || { say "the server did not start: $(cat "$SERVER_LOG")"; exit 1; }
+  (( ok == 0 )) || { say "$LAUNCH_ERROR"; exit 1; }
 }
 
 stop_server() {
   stop_recording
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
+  halt "$SERVER_PID" 10000
   rm -f "$SERVER_LOG"
 }
-
-server_count() { ss -Htan state "$1" "( sport = :$PORT )" | wc -l; }
-client_count() { ss -Htan state "$1" "( dport = :$PORT )" | wc -l; }
-fd_count() { ls "/proc/$SERVER_PID/fd" 2>/dev/null | wc -l; }
-thread_count() { awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null; }
 
 # bar N [COLOR]: a row of N marks (at most 50), so counts read from the back row.
 bar() {
