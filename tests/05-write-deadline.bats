@@ -86,7 +86,9 @@ stays_context() {
 # bats test_tags=fix
 @test "fix: a 4 MB line comes back whole: partial sends are finished, not dropped" {
   # client sends 4 MB line -> server echoes it in many partial send()s as the client reads -> FIN
-  start_write_server --max-line 8388608
+  # deadlines far away: this test is about pieces, not time (a sanitized
+  # server beside a busy machine takes longer than 500 ms over 4 MB)
+  start_server --idle-timeout $IDLE --line-timeout 10000 --write-timeout 10000 --max-line 8388608
   run_client --mode close --count 2 --size 4194304
   expect_results ok -eq 2 \
     "a line bigger than the send buffer goes out in pieces: after a partial send(), send the rest, and wait for POLLOUT only when send() says EAGAIN"
@@ -121,7 +123,7 @@ BIG=16777216   # --max-line for the tests below that send lines of megabytes
 # bats test_tags=fix
 @test "fix: --write-timeout 0 means no write deadline: an 8 MB echo that must wait for room comes back whole" {
   # client sends 8 MB line, reads through a 64 kB window -> send() says EAGAIN, poll(POLLOUT) with no deadline -> all sent -> FIN
-  start_server --idle-timeout $IDLE --line-timeout 2000 --write-timeout 0 --max-line $BIG
+  start_server --idle-timeout $IDLE --line-timeout 10000 --write-timeout 0 --max-line $BIG
   run_client --mode close --size 8388608 --rcvbuf 65536
   expect_final ok -eq 1 \
     "with --write-timeout 0 there is no write deadline: the echo waits for room (EAGAIN, then POLLOUT) as long as it takes. A deadline of now + 0 ms cuts every reply that does not fit the send buffer at once; 0 means none (deadline_in() returns 0 for it; lesson 03's trap)"

@@ -17,15 +17,23 @@
 clock_ms() { local t=${EPOCHREALTIME//[.,]/}; NOW_MS=$(( t / 1000 )); }
 now_ms() { clock_ms; echo "$NOW_MS"; }
 
-# nap SECONDS: sleep. Inside bats, without a sleep process: wait for a line
-# on a FIFO that nobody writes (opened read-write, so the open does not
-# block); the read's timeout (status > 128) is the nap. Anything else, or
-# outside bats, falls back to sleep.
+# nap SECONDS: sleep at least SECONDS (0.05, 1.5). Inside bats, without a
+# sleep process: wait for a line on a FIFO that nobody writes (opened
+# read-write, so the open does not block); read's timeout (status > 128)
+# is the nap, and the clock decides whether it was long enough (a nap cut
+# short would let a "for 800 ms" check pass in no time). Anything else,
+# or outside bats, falls back to sleep.
 nap() {
-  local fifo=${BATS_RUN_TMPDIR:-}/nap.fifo
+  local fifo=${BATS_RUN_TMPDIR:-}/nap.fifo whole=${1%%.*} frac until left secs rc
+  [[ $1 == *.* ]] && frac=${1#*.}000 || frac=000
+  clock_ms; until=$(( NOW_MS + 10#${whole:-0} * 1000 + 10#${frac:0:3} ))
   if [[ -n ${BATS_RUN_TMPDIR:-} ]] && { [[ -p $fifo ]] || mkfifo "$fifo" 2>/dev/null; }; then
-    { read -r -t "$1" _ <>"$fifo"; } 2>/dev/null
-    (( $? > 128 )) && return 0
+    while clock_ms; (( (left = until - NOW_MS) > 0 )); do
+      printf -v secs '%d.%03d' $(( left / 1000 )) $(( left % 1000 ))
+      rc=0; { read -r -t "$secs" _ <>"$fifo"; } 2>/dev/null || rc=$?
+      (( rc > 128 )) || { sleep "$secs"; return 0; }
+    done
+    return 0
   fi
   sleep "$1"
 }

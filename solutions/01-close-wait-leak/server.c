@@ -1,13 +1,17 @@
 /*
- * Lesson 01, solved: every way out of a connection goes through close().
+ * Lesson 01: the CLOSE_WAIT leak.
  *
- * echo_until_done() says *why* the connection ended and touches nothing
- * else; handle_connection() then closes the socket on the one path out.
- * That is the C shape of Go's `defer conn.Close()`: the cleanup does not
- * depend on remembering it at every return.
+ * A thread-per-connection echo server: every accepted connection gets its
+ * own thread running handle_connection(), which reads bytes and writes them
+ * back until the client is done. (In Go this is `go handle(conn)`.)
  *
- * close() sends our FIN: CLOSE-WAIT -> LAST-ACK -> (client ACKs) -> gone,
- * and the file descriptor is free again.
+ * When the client closes, its kernel sends FIN. Our kernel ACKs it at once
+ * and moves the socket to CLOSE-WAIT: "the peer is done; waiting for this
+ * program to close()". With keepalive off (C's default) and none of our data
+ * waiting for an ACK, no TCP timer ends CLOSE-WAIT. Only close() sends our
+ * FIN and lets the connection finish.
+ *
+ * Solved: handle_connection() closes the socket on its one path out, however the loop ended.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kit.h"

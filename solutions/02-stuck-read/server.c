@@ -1,19 +1,16 @@
 /*
- * Lesson 02, solved: no read waits longer than --idle-timeout.
+ * Lesson 02: the stuck read.
  *
- * set_read_timeout() puts SO_RCVTIMEO on the socket once. From then on a
- * read() that waits idle_timeout_ms without a byte gives up: -1 with errno
- * EAGAIN (or EWOULDBLOCK; the same value on Linux, not everywhere). The
- * kernel starts that clock again at every read() call, so it is an *idle*
- * timeout: a client that sends a line every 50 ms is never cut by a 300 ms
- * timeout, and a client silent for 300 ms is, whether it is alive and quiet
- * or its host is gone for good.
+ * Lesson 01's server closes every connection it is done with. But it is only
+ * "done" when read() returns, and a blocking read() with no deadline waits
+ * for as long as the client says nothing. A client that connects and goes
+ * quiet keeps its thread asleep in read() and its socket ESTABLISHED until
+ * it chooses to leave. A client whose host lost power or network never
+ * leaves: no FIN and no RST will ever arrive, so read() never returns.
+ * `ss` shows a healthy-looking ESTAB line, and each such client costs the
+ * server a thread and a file descriptor, until it can start no more.
  *
- * echo_until_done() tells the three endings apart, because each means
- * something different when you read the log:
- *   timeout  the client said nothing for idle_timeout_ms: we hung up
- *   eof      the client closed its side (FIN): a normal goodbye
- *   reset    the client aborted (RST); "error" for anything else
+ * Solved: SO_RCVTIMEO is set from --idle-timeout first; a read that times out returns "timeout".
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kit.h"

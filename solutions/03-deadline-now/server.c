@@ -1,17 +1,16 @@
 /*
- * Lesson 03, solved: a deadline is now + d, set before each read.
+ * Lesson 03: a deadline of "now".
  *
- * echo_until_done() asks deadline_in(opts.idle_timeout_ms) for a fresh
- * deadline before every read: "give up idle_timeout_ms from now". A client
- * that sends something in time gets a new deadline for its next read, so a
- * chatty client is never cut; a silent one meets its deadline and is closed
- * about idle_timeout_ms after its last byte. --idle-timeout 0 gives deadline
- * 0, which read_by() reads as "no deadline", the contract's "0 = none".
+ * Lesson 02 gave each read a timeout with SO_RCVTIMEO: a *duration* that the
+ * kernel starts again at every read(). Go gives you a *deadline* instead:
+ * conn.SetReadDeadline(t) means "a read still waiting at time t fails". A
+ * deadline is a point in time, so one deadline can cover many reads (lesson
+ * 04 gives a whole line one), and an event loop can sleep until the nearest
+ * of many (lesson 08). This lesson builds that API in C, on poll():
+ * read_by() below, and deadline_in(), which you write. From lesson 04 on
+ * the same two functions live in lib/deadline.c.
  *
- * read_by() waits with poll() for the time *left*, deadline - now, and
- * computes it again after every wakeup (EINTR, or poll() returning at the
- * deadline), so an interrupted wait never starts the whole timeout over.
- * These two functions are the API that lib/deadline.c keeps from lesson 04 on.
+ * Solved: deadline_in(ms) gives now + ms (0 stays 0), and each read gets a fresh deadline from it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "kit.h"

@@ -1,16 +1,12 @@
 /*
- * Lesson 04, solved: every line is bounded, in time and in size.
+ * Lesson 04: slowloris, the client that is never quite idle.
  *
- * Two deadlines now guard each read, and the earlier one wins:
- *   - the idle deadline, set again before every read (lessons 02-03):
- *     how long the client may stay silent;
- *   - the line deadline, set once when a line's first byte arrives and
- *     never moved by the bytes that follow: how long a whole line may take.
- * A trickling client keeps resetting the first but cannot move the second,
- * so it is closed with reason=line-timeout. The line buffer stops growing
- * at --max-line (plus one byte, to see that a line is too long): a longer
- * line gets "ERR line too long" and reason=too-long, and memory per
- * connection stays bounded.
+ * The server is line based now: it reads newline-terminated lines and echoes
+ * each one back, bytes as received. Lessons 02 and 03 gave every read a
+ * deadline, set again before each read; the deadline API you built in
+ * lesson 03 now lives in lib/deadline.c (deadline_in(), read_by()).
+ *
+ * Solved: a deadline set once at each line's first byte, and a buffer capped at --max-line + 1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"

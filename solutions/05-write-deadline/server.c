@@ -1,18 +1,12 @@
 /*
- * Lesson 05, solved: every write has a deadline too.
+ * Lesson 05: the client that never reads.
  *
- * write_by() is write_all() with a deadline, the write-side twin of
- * read_by(): it sends without blocking (MSG_DONTWAIT), and only when the
- * send buffer is full does it wait, in poll(POLLOUT), for the time left
- * before the deadline. A partial send is normal: the rest goes out in the
- * next round. Each line's echo must be taken by the client within
- * --write-timeout ms of its start; a client that does not read is closed
- * with reason=write-timeout, and its thread is free again.
+ * Since lesson 04 every read is bounded: by the idle deadline and by the
+ * line deadline, and every line by --max-line. Writes are not. write_all()
+ * blocks in send() until the kernel has taken every byte, and the kernel
+ * takes bytes only while the client's receive window is open.
  *
- * Why not SO_SNDTIMEO? It bounds one send() call, and starts again with the
- * next: a client that reads a few bytes now and then keeps a write_all()
- * loop alive for ever, the slowloris of lesson 04 in reverse. A deadline
- * covers the whole line, however many send() calls it takes.
+ * Solved: each echo is sent by write_by(), which waits in poll() for room only until its deadline.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"

@@ -1,26 +1,17 @@
 /*
- * Lesson 06, solved: ask the kernel to watch for a peer that vanished.
+ * Lesson 06: the peer that vanished.
  *
- * watch_for_dead_peer() sets two socket options on each connection (the
- * first is Linux only):
+ * Since lesson 05 every read and every write has a deadline (the write_by()
+ * you wrote there now lives in lib/write_by.c). But a read deadline must be
+ * longer than any healthy client's silence, and many services keep
+ * connections open for minutes or hours with nothing to say: run this one
+ * with --idle-timeout 0 (no read deadline at all). When such a client's
+ * host loses power, its cable is pulled or a NAT box forgets the
+ * connection, nothing arrives: no FIN, no RST. That is not a killed process
+ * (its kernel sends FIN, lesson 01). The peer is simply gone, and silence
+ * is all the server gets.
  *
- *   TCP_USER_TIMEOUT  (--user-timeout MS) data we sent that stays
- *                     unacknowledged is given up MS after its first
- *                     retransmission (about first RTO + MS after the send),
- *                     instead of retransmitted for about 15 minutes.
- *   SO_KEEPALIVE      (--keepalive MS) after MS of silence the kernel sends
- *                     a probe (TCP_KEEPIDLE), again every MS (TCP_KEEPINTVL),
- *                     and gives up after 3 unanswered (TCP_KEEPCNT). A
- *                     healthy client's kernel answers, however quiet the
- *                     client program is; a dead host answers nothing.
- *
- * Each covers what the other cannot: the keepalive timer runs only while
- * nothing is in flight, the user timeout only while something is. Neither
- * cuts a healthy quiet client, which a short read deadline would.
- *
- * When the kernel gives up, the blocked read() or send() fails with
- * ETIMEDOUT, like our own deadlines; failure_reason() tells them apart by
- * asking whether our deadline has passed.
+ * Solved: each connection gets TCP_USER_TIMEOUT and keepalive; the kernel's ETIMEDOUT is dead-peer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"

@@ -1,21 +1,11 @@
 /*
- * Lesson 07, solved: close so that the client hears everything.
+ * Lesson 07: closing a connection well.
  *
- * (a) close_gracefully() is a lingering close. shutdown(SHUT_WR) sends our
- *     FIN after every byte we wrote, and the client reads them all, then
- *     EOF. We keep reading, throwing away whatever the client still sends,
- *     until its own EOF or until LINGER_MS has passed, and only then
- *     close(): with nothing left unread, the kernel has no reason to send
- *     RST. The deadline matters: a client that never stops sending must not
- *     hold the thread for ever (lesson 04, again).
- * (b) EOF from the client ends the reading, not the answering: every line
- *     already read is echoed before we close.
- * (c) allow_restart() sets SO_REUSEADDR on the listening socket, so a
- *     restarted server can bind its port while connections of the old one
- *     sit in TIME-WAIT. TIME-WAIT still does its job: each old connection's
- *     addresses and ports are guarded against stray segments for up to 60 s
- *     (Linux lets a SYN with a higher sequence number or timestamp take them
- *     over early); only the listening port is shared.
+ * Every lesson so far ends a connection with one close(). But close() is a
+ * message to the peer, and it can say the wrong thing. This server says it
+ * wrong in three places, each marked BUG:
+ *
+ * Solved: (a) shutdown(SHUT_WR), drain, close(); (b) replies go on after EOF; (c) SO_REUSEADDR.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"

@@ -1,24 +1,23 @@
 /*
- * Lesson 08, solved: the nearest deadline becomes the poll() timeout.
+ * Lesson 08: one thread for every connection, an event loop on poll().
  *
- * One thread serves every connection. Every socket is non-blocking; poll()
- * waits until one of them is ready, the loop does the little work that is
- * ready (read what arrived, echo whole lines, write what the kernel accepts)
- * and goes back to poll(). A thread that blocked in read() had its deadline
- * in the kernel (a poll() timeout inside read_by()); here a deadline is just
- * data: each connection keeps the times by which something must happen,
+ * Lessons 01-07 gave each connection a thread that blocks in read(). This
+ * server has one thread for all of them. Every socket is non-blocking;
+ * poll() waits until one of them is ready, the loop does the little work that
+ * is ready (read what arrived, echo whole lines, write what the kernel
+ * accepts) and goes back to poll(). A blocked thread kept its deadline in the
+ * kernel (the timeout inside read_by()); here a deadline is just data: each
+ * connection keeps the times by which something must happen,
  *
  *   idle_by    bytes must arrive by then       (--idle-timeout)
  *   line_by    the line begun must end by then (--line-timeout)
  *   write_by   the client must take our echo   (--write-timeout)
  *   linger_by  a closing client must say FIN   (after ERR line too long)
  *
- * and the loop closes the connections whose time has come.
+ * and expire_deadlines() closes the connections whose time has come. But the
+ * loop only runs when poll() returns.
  *
- * The loop only runs when poll() returns, so poll() must return in time:
- * next_timeout() finds the nearest deadline of all connections and turns it
- * into poll()'s timeout. With no deadline at all it is -1 (wait for events);
- * it is never 0, which in a loop would be a busy spin.
+ * Solved: next_timeout() returns the ms to the nearest client deadline, rounded up, or -1 if none.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "iobuf.h"
