@@ -129,20 +129,6 @@ BIG=16777216   # --max-line for the tests below that send lines of megabytes
     "with --write-timeout 0 there is no write deadline: the echo waits for room (EAGAIN, then POLLOUT) as long as it takes. A deadline of now + 0 ms cuts every reply that does not fit the send buffer at once; 0 means none (deadline_in() returns 0 for it; lesson 03's trap)"
 }
 
-# runnable_thread_samples N: in N samples 50 ms apart, how often some thread
-# of the server was in state R (running, or ready and waiting for a CPU). A
-# thread asleep in poll() is S; one that spins is R in nearly every sample,
-# even when other work crowds the CPUs and its CPU time grows slowly.
-runnable_thread_samples() { untraced _runnable_thread_samples "$@"; }
-_runnable_thread_samples() {
-  local i n=0
-  for (( i = 0; i < $1; i++ )); do
-    grep -qs '^R' <(cat /proc/"$SERVER_PID"/task/*/stat 2>/dev/null | sed 's/^.*) //') && n=$(( n + 1 ))
-    nap 0.05
-  done
-  echo "$n"
-}
-
 # bats test_tags=fix
 @test "fix: a thread waiting for a client that does not read sleeps in poll(): no CPU until the write deadline" {
   # server Send-Q full -> send() EAGAIN -> poll(POLLOUT, time left) sleeps -> write deadline -> close()

@@ -3,11 +3,41 @@
 
 # cpu_ms PID and proc_state PID: in tools/kit.sh.
 
-# cpu_during COMMAND...: run COMMAND in the foreground; CPU_USED is the CPU
-# ms the server ($SERVER_PID) used meanwhile (a whole client's life, say).
-cpu_during() {
-  local before; before=$(cpu_ms "$SERVER_PID")
-  "$@"
+# runnable_thread_samples N: in N samples 50 ms apart, how often some thread
+# of the server was in state R (running, or ready and waiting for a CPU). A
+# thread asleep in read() or poll() is S; one that spins is R in nearly every
+# sample, even when other work crowds the CPUs and its CPU time grows slowly.
+runnable_thread_samples() { untraced _runnable_thread_samples "$@"; }
+_runnable_thread_samples() {
+  local i n=0 task stat
+  for (( i = 0; i < $1; i++ )); do
+    for task in /proc/"$SERVER_PID"/task/*/stat; do
+      { read -r stat <"$task"; } 2>/dev/null || continue
+      stat=${stat##*) }
+      [[ $stat == R* ]] && { n=$(( n + 1 )); break; }
+    done
+    nap 0.05
+  done
+  echo "$n"
+}
+
+# silent_clients_cost N: N silent tools/clients against the server; while
+# they wait, RUNNABLE of SAMPLES (8, 50 ms apart) saw some server thread in
+# state R; over their whole life, from before they connect until they are
+# gone, the server used CPU_USED ms of CPU. Both, because on a crowded
+# machine a spinning thread gets little CPU time, yet is R in every sample.
+# Start the server with an --idle-timeout of 900 ms or more: the samples
+# must fall while the clients wait.
+silent_clients_cost() {
+  local before pid
+  before=$(cpu_ms "$SERVER_PID")
+  start_client --mode silent --count "$1" --hold 5000
+  pid=$CLIENT_PID
+  expect_server_state established -eq "$1" "the $1 silent clients should connect"
+  SAMPLES=8
+  RUNNABLE=$(runnable_thread_samples "$SAMPLES")
+  wait_until 10000 process_gone "$pid" || fail "the silent clients were still connected after 10 s"
+  wait "$pid" 2>/dev/null || true
   CPU_USED=$(( $(cpu_ms "$SERVER_PID") - before ))
 }
 

@@ -13,7 +13,7 @@ setup() {
   cp -r "$KIT/lib" "$KIT/tests" "$KIT/Makefile" "$COPY/"
   cp -r "$KIT/lessons/01-close-wait-leak" "$COPY/lessons/"
   cp -r "$KIT/solutions/01-close-wait-leak" "$COPY/solutions/"
-  cp "$KIT"/tools/{client,client.c,lesson,need,packages,verdict,demo} "$COPY/tools/"
+  cp "$KIT"/tools/{client,client.c,kit.sh,lesson,need,packages,verdict,demo} "$COPY/tools/"
   rm -f "$COPY/lessons/01-close-wait-leak/server" "$COPY/tests/"[0-9][0-9]-*.bats
   cp "$KIT/tests/01-close-wait-leak.bats" "$COPY/tests/"
   touch "$COPY/tools/client"   # newer than client.c: no rebuild needed
