@@ -138,7 +138,7 @@ start_half_line() { # HOLD_MS
   start_client --mode partial --size 50 --hold "$1"
 }
 
-# bats test_tags=fix
+# bats test_tags=fix,first
 @test "fix: the limit is exact: --max-line bytes whose '\\n' comes in a second read are echoed, one byte more is too long" {
   # client sends MAX bytes, 200 ms, '\n' -> server holds MAX bytes, not too long yet -> echo -> FIN -> close()
   start_line_server

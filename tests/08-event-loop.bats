@@ -170,7 +170,7 @@ expect_asleep() {
     fail "the two clients were reaped $(close_times_summary timeout) after their accept, expected 2500 ms each (at most 400 late): they connected some 800 ms apart, so their deadlines are that far apart; poll() must wait for the nearest one, the time left until it (not a fixed --idle-timeout from the last event, not the farthest deadline)"
 }
 
-# bats test_tags=fix
+# bats test_tags=fix,first
 @test "fix: a newer client's half line is cut at --line-timeout 500 while an older silent client has 2 s to go" {
   # A connects, silent (idle deadline 2 s) -> B connects, sends one byte of a line, stops (line deadline
   # 500 ms) -> poll() wakes for B's deadline, the nearest of every client's, whatever kind and whoever came first
