@@ -47,7 +47,7 @@ endif
 %/patched: %/server.c $(LIB_ARCHIVE)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_ARCHIVE) $(KIT_LDFLAGS)
 
-$(KIT)/tools/%: $(KIT)/tools/%.c $(FLAGS_STAMP)
+$(KIT)/tools/%: $(KIT)/tools/%.c $(KIT)/tools/cli.h $(FLAGS_STAMP)
 	$(CC) $(KIT_CFLAGS) -o $@ $< $(KIT_LDFLAGS)
 
 .PHONY: FORCE

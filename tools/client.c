@@ -68,6 +68,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TOOL "client"
+#include "cli.h"   /* now_ms, number, option_value, word_index */
+
 enum mode { ECHO, CLOSE, SILENT, ABORT, HALF_CLOSE, SLOWLORIS, NO_READ, TOO_LONG,
             HALF_CLOSE_FIN, SPLIT, SLOW_READ, PARTIAL };
 static const char *mode_names[] = {"echo", "close", "silent", "abort", "half-close",
@@ -92,12 +95,6 @@ struct peer {
     const char *reply, *read_end;  /* too-long only: what it read, how reading ended */
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Time left before --hold runs out, as a poll() timeout. */
 static int time_left(const struct peer *p)
@@ -477,26 +474,6 @@ static void *play(void *arg)
     return NULL;
 }
 
-static _Noreturn void usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "client: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (try --help)\n");
-    exit(2);
-}
-
-static long number(const char *name, const char *text, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        fprintf(stderr, "client: %s needs a number from %ld to %ld, got '%s'\n", name, min, max, text);
-        exit(2);
-    }
-    return v;
-}
-
 static void parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -512,11 +489,7 @@ static void parse_args(int argc, char **argv)
         static const char *const known[] = {"--host", "--port", "--count", "--interval", "--lines",
                                             "--size", "--hold", "--rcvbuf", "--mode", "--chunk",
                                             "--delay"};
-        size_t k = 0;
-        while (k < sizeof known / sizeof *known && strcmp(a, known[k])) k++;
-        if (k == sizeof known / sizeof *known) usage_error("unknown option '%s'", a);
-        if (i + 1 >= argc) usage_error("%s needs a value", a);
-        const char *v = argv[++i];
+        const char *v = option_value(argc, argv, &i, known, sizeof known / sizeof *known);
         if (!strcmp(a, "--host")) cfg.host = v;
         else if (!strcmp(a, "--port")) { number(a, v, 1, 65535); cfg.port = v; }
         else if (!strcmp(a, "--count")) cfg.count = number(a, v, 1, 100000);
@@ -527,12 +500,8 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--rcvbuf")) cfg.rcvbuf = number(a, v, 0, 1L << 28);
         else if (!strcmp(a, "--chunk")) cfg.chunk = number(a, v, 1, 1L << 28);
         else if (!strcmp(a, "--delay")) cfg.delay_ms = number(a, v, 0, 86400000);
-        else if (!strcmp(a, "--mode")) {
-            size_t m = 0;
-            while (m < sizeof mode_names / sizeof *mode_names && strcmp(v, mode_names[m])) m++;
-            if (m == sizeof mode_names / sizeof *mode_names) usage_error("unknown --mode '%s'", v);
-            cfg.mode = (enum mode)m;
-        }
+        else if (!strcmp(a, "--mode"))
+            cfg.mode = (enum mode)word_index(a, v, mode_names, sizeof mode_names / sizeof *mode_names);
     }
     if (!cfg.port) usage_error("%s", "--port is required");
 }

@@ -43,7 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TOOL "loadgen"
+#include "cli.h"   /* now_ms, number, option_value, word_index */
+
 enum mode { IDLE, ECHO, PIPELINE };
+static const char *const mode_names[] = {"idle", "echo", "pipeline"};
 enum { CONNECTING_MAX = 256 };  /* connects in flight at once: the backlog stays short */
 
 static struct {
@@ -54,6 +58,17 @@ static struct {
 
 enum state { CONNECTING, OPEN, DONE };
 
+/* How a connection ended, as the summary line counts it. */
+enum result {
+    STILL_OPEN,   /* open=: not ended when the run stopped */
+    CLOSED,       /* closed=: the server closed it (we read EOF) */
+    RESET,        /* reset=: the server reset it */
+    FAILED,       /* failed=: connect() or another call failed */
+    ECHOED,       /* ok=: a pipeline got every byte back, in order */
+    MISMATCH,     /* mismatch=: a byte lost, changed or out of order */
+    RESULTS       /* how many there are */
+};
+
 struct conn {
     int fd;
     enum state state;
@@ -61,7 +76,7 @@ struct conn {
     long long sent, received;     /* bytes */
     long long next_read_ms;       /* pipeline: not before */
     long rtt_have;                /* echo: bytes of the current echo read */
-    int result;                   /* 0 open, 1 closed, 2 reset, 3 failed, 4 ok, 5 mismatch */
+    enum result result;
     int shut;                     /* pipeline: SHUT_WR done */
 };
 
@@ -73,12 +88,6 @@ static char *line;
 
 static void on_stop(int sig) { (void)sig; stop = 1; }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Bytes k .. k+len-1 of the stream a pipeline connection sends: lines of
  * --size bytes, each "NNNNNNNNNNNN " (its number) then letters, then '\n'. */
@@ -111,7 +120,7 @@ static void watch(struct conn *c, unsigned events, int op)
     epoll_ctl(epfd, op, c->fd, &ev);
 }
 
-static void end(struct conn *c, int result)
+static void end(struct conn *c, enum result result)
 {
     if (c->state == CONNECTING)
         in_flight--;
@@ -131,7 +140,7 @@ static void open_more(void)
         c->fd = socket(target->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
         if (c->fd < 0) {
             c->state = DONE;
-            c->result = 3;
+            c->result = FAILED;
             continue;
         }
         if (cfg.rcvbuf) {   /* before connect(), so the window is small from the start */
@@ -142,7 +151,7 @@ static void open_more(void)
         active++;
         c->state = CONNECTING;
         if (connect(c->fd, target->ai_addr, target->ai_addrlen) < 0 && errno != EINPROGRESS) {
-            end(c, 3);
+            end(c, FAILED);
             continue;
         }
         watch(c, EPOLLOUT, EPOLL_CTL_ADD);
@@ -153,7 +162,7 @@ static void send_echo_line(struct conn *c)
 {
     ssize_t n = send(c->fd, line, (size_t)cfg.size, MSG_NOSIGNAL);
     if (n != cfg.size) /* a fresh line always fits an empty socket buffer */
-        end(c, n < 0 && (errno == ECONNRESET || errno == EPIPE) ? 2 : 3);
+        end(c, n < 0 && (errno == ECONNRESET || errno == EPIPE) ? RESET : FAILED);
     c->rtt_have = 0;
 }
 
@@ -166,7 +175,7 @@ static void became_open(struct conn *c)
     if (err) {
         active--;
         c->state = DONE;
-        c->result = 3;
+        c->result = FAILED;
         close(c->fd);
         return;
     }
@@ -190,7 +199,7 @@ static void pipeline_send(struct conn *c)
         ssize_t n = send(c->fd, buf, (size_t)want, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) return;
-            end(c, errno == ECONNRESET || errno == EPIPE ? 2 : 3);
+            end(c, errno == ECONNRESET || errno == EPIPE ? RESET : FAILED);
             return;
         }
         c->sent += n;
@@ -214,21 +223,21 @@ static void on_readable(struct conn *c)
     ssize_t n = recv(c->fd, buf, want, 0);
     if (n == 0) {
         if (cfg.mode == PIPELINE)
-            end(c, c->received == cfg.total ? 4 : 5);
+            end(c, c->received == cfg.total ? ECHOED : MISMATCH);
         else
-            end(c, 1);
+            end(c, CLOSED);
         return;
     }
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
-            end(c, errno == ECONNRESET ? 2 : 3);
+            end(c, errno == ECONNRESET ? RESET : FAILED);
         return;
     }
     if (cfg.mode == PIPELINE) {
         static char want_buf[65536];
         stream_fill(want_buf, c->received, (size_t)n);
         if (memcmp(buf, want_buf, (size_t)n) != 0) {
-            end(c, 5);                     /* a byte lost, changed or out of order */
+            end(c, MISMATCH);                     /* a byte lost, changed or out of order */
             return;
         }
     } else if (cfg.mode == ECHO) {
@@ -249,36 +258,24 @@ static int cmp_ll(const void *a, const void *b)
 
 static void summary(void)
 {
-    long counts[6] = {0};
+    long counts[RESULTS] = {0};
     long long *after = malloc((size_t)cfg.conns * sizeof *after);
     long nafter = 0;
     for (long i = 0; i < cfg.conns; i++) {
         counts[conns[i].result]++;
-        if (after && (conns[i].result == 1 || conns[i].result == 2))
+        if (after && (conns[i].result == CLOSED || conns[i].result == RESET))
             after[nafter++] = conns[i].ended_ms - conns[i].connected_ms;
     }
     if (after) qsort(after, (size_t)nafter, sizeof *after, cmp_ll);
-    static const char *names[] = {"idle", "echo", "pipeline"};
     printf("mode=%s conns=%ld connected=%ld closed=%ld reset=%ld open=%ld failed=%ld",
-           names[cfg.mode], cfg.conns, connected, counts[1], counts[2], counts[0], counts[3]);
+           mode_names[cfg.mode], cfg.conns, connected, counts[CLOSED], counts[RESET],
+           counts[STILL_OPEN], counts[FAILED]);
     if (nafter && after)
         printf(" min=%lldms p50=%lldms p99=%lldms max=%lldms", after[0], after[(nafter - 1) / 2],
                after[(nafter * 99 + 99) / 100 - 1], after[nafter - 1]);
-    printf(" round_trips=%ld ok=%ld mismatch=%ld\n", round_trips, counts[4], counts[5]);
+    printf(" round_trips=%ld ok=%ld mismatch=%ld\n", round_trips, counts[ECHOED], counts[MISMATCH]);
     fflush(stdout);
     free(after);
-}
-
-static long number(const char *name, const char *text, long min, long max)
-{
-    char *e;
-    errno = 0;
-    long v = strtol(text, &e, 10);
-    if (errno || e == text || *e || v < min || v > max) {
-        fprintf(stderr, "loadgen: %s needs a number from %ld to %ld, got '%s'\n", name, min, max, text);
-        exit(2);
-    }
-    return v;
 }
 
 static void parse_args(int argc, char **argv)
@@ -294,18 +291,7 @@ static void parse_args(int argc, char **argv)
         static const char *const known[] = {"--host", "--port", "--conns", "--duration", "--size",
                                             "--total", "--read-chunk", "--read-delay", "--rcvbuf",
                                             "--read-start", "--mode"};
-        int is_known = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            is_known |= !strcmp(a, known[k]);
-        if (!is_known) {
-            fprintf(stderr, "loadgen: unknown option '%s' (--help lists them)\n", a);
-            exit(2);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "loadgen: %s needs a value\n", a);
-            exit(2);
-        }
-        const char *v = argv[++i];
+        const char *v = option_value(argc, argv, &i, known, sizeof known / sizeof *known);
         if (!strcmp(a, "--host")) cfg.host = v;
         else if (!strcmp(a, "--port")) { number(a, v, 1, 65535); cfg.port = v; }
         else if (!strcmp(a, "--conns")) cfg.conns = number(a, v, 1, 1000000);
@@ -316,17 +302,10 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--read-delay")) cfg.read_delay_ms = number(a, v, 0, 60000);
         else if (!strcmp(a, "--rcvbuf")) cfg.rcvbuf = number(a, v, 0, 1 << 26);
         else if (!strcmp(a, "--read-start")) cfg.read_start_ms = number(a, v, 0, 600000);
-        else if (!strcmp(a, "--mode")) {
-            if (!strcmp(v, "idle")) cfg.mode = IDLE;
-            else if (!strcmp(v, "echo")) cfg.mode = ECHO;
-            else if (!strcmp(v, "pipeline")) cfg.mode = PIPELINE;
-            else { fprintf(stderr, "loadgen: unknown --mode '%s'\n", v); exit(2); }
-        }
+        else if (!strcmp(a, "--mode"))
+            cfg.mode = (enum mode)word_index(a, v, mode_names, sizeof mode_names / sizeof *mode_names);
     }
-    if (!cfg.port) {
-        fprintf(stderr, "loadgen: --port is required\n");
-        exit(2);
-    }
+    if (!cfg.port) usage_error("%s", "--port is required");
     /* Whole lines only: a server promises to echo lines that end in \n. */
     cfg.total -= cfg.total % cfg.size;
     if (cfg.mode == PIPELINE && cfg.total == 0) {
