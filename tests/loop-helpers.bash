@@ -25,7 +25,9 @@ _runnable_thread_samples() {
 # they wait, RUNNABLE of SAMPLES (8, 50 ms apart) saw some server thread in
 # state R; over their whole life, from before they connect until they are
 # gone, the server used CPU_USED ms of CPU. Both, because on a crowded
-# machine a spinning thread gets little CPU time, yet is R in every sample.
+# machine a spinning thread gets little CPU time, yet is R in every sample;
+# a sleeping thread woken now and then (a signal, an injected EINTR) can be
+# R in a few samples while it waits for a CPU, but not in most.
 # Start the server with an --idle-timeout of 900 ms or more: the samples
 # must fall while the clients wait.
 silent_clients_cost() {
