@@ -228,12 +228,14 @@ fds_at_end() { awk '$2 == "proc" && $3 != "-" { f = $3 } END { print f }' "$REC"
     [[ -n $end ]] || fail "the lane should end: the linger is bounded: $line$(the_lanes)"
     (( end - fw >= 700 && end - fw <= 3000 )) ||
       fail "the server should linger about 1000 ms in FIN-WAIT-1, not $(( end - fw )) ms: $line$(the_lanes)"
-    (( $(at "$line" log:write-timeout) - end <= 150 && end - $(at "$line" log:write-timeout) <= 150 )) ||
+    # "at once" within 400 ms: the recorder is one more process on a busy
+    # machine (it was 181 ms late once); a TIME-WAIT would be 60 s.
+    (( $(at "$line" log:write-timeout) - end <= 400 && end - $(at "$line" log:write-timeout) <= 400 )) ||
       fail "reason=write-timeout should be logged as the lane ends: $line$(the_lanes)"
     # The client's end of the same connection: its local address is this lane's peer.
     peer=$(awk '{print $4}' <<<"$line")
     client_end=$(at "$(awk -v p="$peer" '$2 == "client" && $3 == p' "$LANES")" end)
-    [[ -n $client_end ]] && (( client_end - end <= 150 && end - client_end <= 150 )) ||
+    [[ -n $client_end ]] && (( client_end - end <= 400 && end - client_end <= 400 )) ||
       fail "the RST ends both sides at once: the client lane should end with the server's ($client_end vs $end ms)$(the_lanes)"
   done < <(lanes_of server)
   while read -r line; do
