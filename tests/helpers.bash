@@ -13,10 +13,8 @@ CLIENT="$KIT/tools/client"
 # shared with the demos and tools/bench.
 source "$KIT/tools/kit.sh"
 
-# bats runs this file again for every test, so what it does here is paid
-# hundreds of times a run: no process is started where a bash builtin will
-# do. (A run of the whole kit started 75,000 processes before this rule;
-# forking them was most of its CPU time.)
+# bats runs this file again for every test: what it does here is paid
+# hundreds of times a run (see tools/kit.sh on processes).
 
 # load_library NAME: source bats-support or bats-assert as bats_load_library
 # does, without the dirname process their load.bash starts per file. Any line

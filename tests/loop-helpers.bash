@@ -54,20 +54,6 @@ _cpu_over() {
   echo $(( after - before ))
 }
 
-# runnable_samples PID N: in N samples 50 ms apart, how often the process was
-# in state R (running, or ready and waiting for a CPU). A busy loop is R in
-# nearly every sample even when other work crowds the CPUs; a loop asleep in
-# epoll_wait()/poll() is S.
-runnable_samples() { untraced _runnable_samples "$@"; }
-_runnable_samples() {
-  local i n=0
-  for (( i = 0; i < $2; i++ )); do
-    [[ $(proc_state "$1") == R ]] && n=$(( n + 1 ))
-    nap 0.05
-  done
-  echo "$n"
-}
-
 # loop_cost MS PID: "CPU WAKEUPS RUNNING" over the next MS ms of wall time:
 # the CPU ms the process used; how often it went to sleep and was woken
 # again (voluntary context switches, /proc/PID/status; a single-threaded
