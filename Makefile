@@ -61,9 +61,9 @@ bench:
 	@bash -c 'tools/bench 2> >(tee bench/out/bench.log >&2) | tee bench/out/table.txt; exit $${PIPESTATUS[0]}'
 	@{ grep '^bench:' bench/out/bench.log; cat bench/out/table.txt; } > bench/out/bench.txt
 	@if command -v node >/dev/null 2>&1; then node slides/diagrams/bench.mjs bench/out/bench.txt > bench/out/bench.svg && \
-	  echo "Chart: bench/out/bench.svg; make slides now draws this run. Lesson 09's README shows" && \
-	  echo "lessons/09-reactor/bench.txt and bench.svg; to put this run there instead:" && \
-	  echo "  cp bench/out/bench.txt bench/out/bench.svg lessons/09-reactor/"; fi
+	  echo "Chart: bench/out/bench.svg; make slides now draws this run. Lesson 11's README shows" && \
+	  echo "lessons/11-out-of-fds/bench.txt and bench.svg; to put this run there instead:" && \
+	  echo "  cp bench/out/bench.txt bench/out/bench.svg lessons/11-out-of-fds/"; fi
 
 # libFuzzer over the reactor's line framing and timer heap (needs clang);
 # the binary, corpus and any crash input go to bench/out/.

@@ -1,5 +1,5 @@
 /*
- * heap.h - a binary min-heap of timers, for the reactor (lesson 09).
+ * heap.h - a binary min-heap of timers, for the reactor (lessons 10 and 11).
  *
  * Each connection embeds one struct timer holding its nearest deadline. The
  * heap keeps pointers to those timers, smallest `when` on top, and writes

@@ -1,5 +1,5 @@
 /*
- * iobuf.h - byte buffers that cost nothing while empty (lessons 08, 09).
+ * iobuf.h - byte buffers that cost nothing while empty (lessons 09-11).
  *
  * An event loop keeps, per connection, the bytes read but not yet framed
  * into lines (input) and the bytes not yet accepted by the kernel (output).

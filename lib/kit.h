@@ -42,7 +42,7 @@ struct options {
     long max_line;         /* longest line accepted, in bytes */
     long max_conns;        /* 0 = no limit */
     /* Set by a lesson, not by an option: called with the listening socket
-     * just before bind(), e.g. to set SO_REUSEADDR (lesson 07). NULL: none. */
+     * just before bind(), e.g. to set SO_REUSEADDR (lesson 08). NULL: none. */
     void (*before_bind)(int listen_fd);
 };
 
@@ -86,9 +86,16 @@ const char *reason_for_errno(int err);
  * 3 times. 0, or -1 with errno set if the kernel refused an option. */
 int set_dead_peer_options(int fd, const struct options *o);
 
-/* Lesson 07's fix, for the lessons after it, as options.before_bind:
+/* Lesson 07's fix, for the lessons after it: close fd so that the client
+ * gets every byte we sent, then EOF, never RST: shutdown(SHUT_WR), read and
+ * discard what the client still sends until its FIN or for at most 1 s,
+ * then close(). (lib/close_gracefully.c; lesson 07 writes its own.) */
+void close_gracefully(int fd);
+
+/* Lesson 08's fix, for the lessons after it, as options.before_bind:
  * SO_REUSEADDR, so a restarted server binds its port while its old
- * connections sit in TIME-WAIT. */
+ * connections sit in TIME-WAIT. (lib/reuse_address.c; lesson 08 writes its
+ * own.) */
 void reuse_address(int listen_fd);
 
 /* ---- log and clock ------------------------------------------------- */

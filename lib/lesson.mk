@@ -40,8 +40,8 @@ reset diff compare:
 clean:
 	rm -f server
 
-server: server.c $(LIB_SRC) $(LIB_HDR) $(FLAGS_STAMP)
-	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_SRC) $(KIT_LDFLAGS)
+server: server.c $(LIB_ARCHIVE) $(FLAGS_STAMP)
+	$(CC) $(KIT_CFLAGS) -o $@ $< $(LIB_ARCHIVE) $(KIT_LDFLAGS)
 
 $(KIT)/tools/client: FORCE
 	@$(MAKE) -s -C $(KIT) $(KIT)/tools/client

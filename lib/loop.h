@@ -1,5 +1,5 @@
 /*
- * loop.h - plumbing for the single-threaded event loops (lessons 08 and 09).
+ * loop.h - plumbing for the single-threaded event loops (lessons 09-11).
  *
  * Nothing here is what those lessons are about: non-blocking sockets, a
  * non-blocking accept that fills in a struct conn, a pipe that wakes the loop

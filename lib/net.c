@@ -101,13 +101,6 @@ int set_dead_peer_options(int fd, const struct options *o)
     return 0;
 }
 
-/* solutions/07-closing-well/server.c calls it allow_restart(). */
-void reuse_address(int listen_fd)
-{
-    int on = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-}
-
 /* ---- the accept loop ---------------------------------------------- */
 
 static volatile sig_atomic_t stop_requested;
@@ -176,7 +169,7 @@ void serve_thread_per_connection(int listen_fd, void (*handle)(struct conn *c))
         int fd = accept(listen_fd, (struct sockaddr *)&peer, &len);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                poll(NULL, 0, 50); /* out of fds: back off instead of spinning (lesson 09 does better) */
+                poll(NULL, 0, 50); /* out of fds: back off instead of spinning (lesson 11 does better) */
             continue;              /* EINTR, ECONNABORTED, ...: try again */
         }
         struct conn *c = malloc(sizeof *c);

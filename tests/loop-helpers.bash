@@ -147,3 +147,22 @@ expect_slow_reader_served() {
   fi
   expect_log 'reason=timeout' -eq 0 "no idle timeout: the client was never the one keeping us waiting"
 }
+
+# expect_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
+# 500 ms; fail unless the loop slept in epoll_wait() through it.
+expect_asleep() {
+  local cpu woke running
+  read -r cpu woke running <<<"$1"
+  (( cpu <= 60 && woke <= 30 && running <= 2 )) ||
+    fail "the server used $cpu ms of CPU, woke $woke times and was running in $running of 10 samples in 500 ms $2"
+}
+
+# fail_stopped MESSAGE: SIGKILL the server, then fail. For a server caught
+# spinning where it cannot see SIGTERM (inside accept_clients()), so the
+# teardown does not wait 10 s for it to exit.
+fail_stopped() {
+  kill -KILL "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+  fail "$1"
+}

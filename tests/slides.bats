@@ -206,10 +206,10 @@ EOF
   assert_line --partial 'network: the deck asked for http://127.0.0.1:9/x.png'
 }
 
-@test "slides: lesson 09's chart is the one bench.mjs draws from lessons/09-reactor/bench.txt" {
-  # README's bench.svg == node slides/diagrams/bench.mjs lessons/09-reactor/bench.txt
-  run node "$SLIDES/diagrams/bench.mjs" "$KIT/lessons/09-reactor/bench.txt"
+@test "slides: lesson 11's chart is the one bench.mjs draws from lessons/11-out-of-fds/bench.txt" {
+  # README's bench.svg == node slides/diagrams/bench.mjs lessons/11-out-of-fds/bench.txt
+  run node "$SLIDES/diagrams/bench.mjs" "$KIT/lessons/11-out-of-fds/bench.txt"
   assert_success
-  [[ $output == "$(cat "$KIT/lessons/09-reactor/bench.svg")" ]] ||
-    fail "lessons/09-reactor/bench.svg is not drawn from lessons/09-reactor/bench.txt: run node slides/diagrams/bench.mjs lessons/09-reactor/bench.txt > lessons/09-reactor/bench.svg"
+  [[ $output == "$(cat "$KIT/lessons/11-out-of-fds/bench.svg")" ]] ||
+    fail "lessons/11-out-of-fds/bench.svg is not drawn from lessons/11-out-of-fds/bench.txt: run node slides/diagrams/bench.mjs lessons/11-out-of-fds/bench.txt > lessons/11-out-of-fds/bench.svg"
 }

@@ -5,7 +5,7 @@
  *
  *   make             (the top Makefile builds tools/faults.so with the rest)
  *   FAULTS_SEED=7 FAULTS_RATE=20 FAULTS_REPORT=/tmp/hits \
- *     LD_PRELOAD=$PWD/tools/faults.so solutions/09-reactor/server --port 0
+ *     LD_PRELOAD=$PWD/tools/faults.so solutions/11-out-of-fds/server --port 0
  *
  * It wraps the calls the kit's servers make on sockets and, at a rate,
  * answers one with a fault that the call could legally have returned at

@@ -1,9 +1,9 @@
-// bench.mjs - the lesson 09 benchmark chart, drawn from a real tools/bench run.
+// bench.mjs - the lesson 11 benchmark chart, drawn from a real tools/bench run.
 //
 //   node slides/diagrams/bench.mjs [RESULTS] > bench.svg
 //
 // The numbers come from RESULTS when given, else from bench/out/bench.txt when `make bench` left one there
-// (a run on this machine), else from lessons/09-reactor/bench.txt: the run
+// (a run on this machine), else from lessons/11-out-of-fds/bench.txt: the run
 // the lesson's README shows, committed with it. Nothing in the chart is typed
 // by hand, and building the slides never runs a benchmark.
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const kit = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const sources = process.argv[2] ? [resolve(process.argv[2])]
-  : [join(kit, 'bench/out/bench.txt'), join(kit, 'lessons/09-reactor/bench.txt')];
+  : [join(kit, 'bench/out/bench.txt'), join(kit, 'lessons/11-out-of-fds/bench.txt')];
 
 function results() {
   const file = sources.find((f) => existsSync(f));

@@ -6,7 +6,7 @@
  * conn.SetReadDeadline(t) means "a read still waiting at time t fails". A
  * deadline is a point in time, so one deadline can cover many reads (lesson
  * 04 gives a whole line one), and an event loop can sleep until the nearest
- * of many (lesson 08). This lesson builds that API in C, on poll():
+ * of many (lesson 09). This lesson builds that API in C, on poll():
  * read_by() below, and deadline_in(), which you write. From lesson 04 on
  * the same two functions live in lib/deadline.c.
  *

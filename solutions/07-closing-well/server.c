@@ -3,9 +3,9 @@
  *
  * Every lesson so far ends a connection with one close(). But close() is a
  * message to the peer, and it can say the wrong thing. This server says it
- * wrong in three places, each marked BUG:
+ * wrong in two places, each marked BUG:
  *
- * Solved: (a) shutdown(SHUT_WR), drain, close(); (b) replies go on after EOF; (c) SO_REUSEADDR.
+ * Solved: (a) close_gracefully(): shutdown(SHUT_WR), drain, close(); (b) replies go on after EOF.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"
@@ -26,7 +26,7 @@ static struct options opts;
 
 /* include close_gracefully */
 /* Close fd so that the client gets every byte we sent, then EOF, never RST. */
-static void close_gracefully(int fd)
+void close_gracefully(int fd)
 {
     shutdown(fd, SHUT_WR);      /* our FIN, after all we wrote */
     long long deadline = deadline_in(LINGER_MS);
@@ -36,16 +36,6 @@ static void close_gracefully(int fd)
     close(fd);                  /* at EOF nothing is left unread: no RST */
 }
 /* end close_gracefully */
-
-/* include allow_restart */
-/* Called on the listening socket before bind(): let a restarted server bind
- * its port while the old server's connections sit in TIME-WAIT. */
-static void allow_restart(int listen_fd)
-{
-    int on = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-}
-/* end allow_restart */
 
 /* include failure_reason */
 /* Why a read or write that had `deadline` failed with err, for the log.
@@ -141,7 +131,6 @@ int main(int argc, char **argv)
 {
     options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
                   OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
-    opts.before_bind = allow_restart;
     int listen_fd = listen_and_announce(&opts);
     serve_thread_per_connection(listen_fd, handle_connection);
     return 0;

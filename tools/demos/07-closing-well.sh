@@ -1,8 +1,8 @@
-# Lesson 07 demo: three ways a close goes wrong, then the fix.
+# Lesson 07 demo: two ways a close goes wrong, then the fix.
 # (a) close() with unread input sends RST: a client still sending its
 #     too-long line gets ECONNRESET, and queued replies are lost;
-# (b) a client that half-closes gets no replies;
-# (c) the server closed first, holds TIME-WAIT, and cannot restart.
+# (b) a client that half-closes gets no replies.
+# (TIME-WAIT and the restart are lesson 08's demo.)
 
 starter="$kit/lessons/07-closing-well/server"
 solution="$kit/solutions/07-closing-well/server"
@@ -14,24 +14,8 @@ clients() {
   "$CLIENT" --port "$PORT" "$@" | sed 's/^/  /'
 }
 
-# restart BINARY: the server again on $PORT, stopped as soon as it listens.
-restart() {
-  local out; out=$(mktemp)
-  run_shown "$(basename "$(dirname "$1")")/server --port $PORT"
-  "$1" --port "$PORT" >"$out" 2>&1 &
-  local pid=$! i
-  for (( i = 0; i < 100; i++ )); do
-    grep -q '^listening' "$out" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  kill -TERM "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  sed 's/^/  /' "$out"
-  rm -f "$out"
-}
-
 title "Lesson 07: closing a connection well"
+say "Two ways a close goes wrong: (a) RST instead of FIN, (b) EOF taken for a client gone."
 
 title "(a) close() with input still unread: RST instead of FIN"
 for bin in "$starter" "$solution"; do
@@ -63,21 +47,6 @@ for bin in "$starter" "$solution"; do
 done
 say "The starter took EOF for 'the client has gone' (${RED}echoed=0${OFF}); the solution answers"
 say "every line it has read, then closes (${GREEN}result=ok${OFF})."
-pause
-
-title "(c) who closes first holds TIME-WAIT"
-for bin in "$starter" "$solution"; do
-  start_server "$bin" --idle-timeout 200
-  say "$( [[ $bin == "$starter" ]] && echo "The starter" || echo "The solution") closes 3 silent clients at its idle timeout, first:"
-  clients --mode silent --count 3 --hold 5000
-  run_shown "ss -tan state time-wait '( sport = :$PORT )'"
-  ss -tan state time-wait "( sport = :$PORT )" | sed 's/^/  /'
-  stop_server
-  say "Restart it on the same port:"
-  restart "$bin"
-done
-say "${RED}Without SO_REUSEADDR the port stays taken while TIME-WAIT lasts (60 s).${OFF}"
-say "${GREEN}With it (in the old server and the new one) the restart binds at once.${OFF}"
 
 draw_timeline "Lesson 07 (a): a 16 MB line to a server whose --max-line is 1000, once alone, once after 1999 short lines"
 

@@ -1,0 +1,137 @@
+/*
+ * Lesson 08: TIME-WAIT, and a server that cannot restart.
+ *
+ * A TCP connection ends with a FIN each way. The side that sends the first
+ * FIN (closes first) keeps the connection in TIME-WAIT for 60 s after the
+ * last ACK (TCP_TIMEWAIT_LEN in Linux): a late segment of the old
+ * connection can still be recognised, and our last ACK resent if it was
+ * lost. This server closes first whenever it gives up on a client
+ * (timeouts, too-long lines, write deadlines), so it collects TIME-WAIT
+ * connections on its own port.
+ *
+ * THE BUG: a server restarted on the same port (a deploy, a crash) calls
+ * bind() while those connections are still in TIME-WAIT, and bind() fails
+ * with EADDRINUSE: the server cannot come back for up to a minute.
+ *
+ * TODO(student): in main(), before listen_and_announce(), set
+ * opts.before_bind to a function of yours, reuse_address(int listen_fd),
+ * that sets SO_REUSEADDR on the listening socket (lib calls it just before
+ * bind(); lib/kit.h has its prototype). Only that: SO_REUSEADDR lets a new
+ * listener share the port with old TIME-WAIT connections, never with a
+ * live listener. Then run `make check`.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deadline.h"
+#include "iobuf.h"
+#include "kit.h"
+#include "write_by.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct options opts;
+
+/* include failure_reason */
+/* Why a read or write that had `deadline` failed with err, for the log.
+ * ETIMEDOUT is our own deadline only once it has passed; before that it is
+ * the kernel giving up on the peer (the options above). */
+static const char *failure_reason(int err, long long deadline, const char *timeout)
+{
+    if (err != ETIMEDOUT)
+        return reason_for_errno(err);
+    return deadline && now_ms() >= deadline ? timeout : "dead-peer";
+}
+/* end failure_reason */
+
+/* include read_line */
+/* Read until *in holds a whole line. NULL when it does, else the reason the
+ * connection must end: "eof", "timeout", "line-timeout", "too-long",
+ * "dead-peer", "reset", "error". */
+static const char *read_line(int fd, struct iobuf **in)
+{
+    long long line_deadline = 0;        /* set once, at the line's first byte */
+
+    while (iobuf_line_length(*in) == 0) {
+        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
+        if (held > (size_t)opts.max_line)
+            return "too-long";
+        if (held > 0 && line_deadline == 0)
+            line_deadline = deadline_in(opts.line_timeout_ms);
+
+        long long deadline = deadline_in(opts.idle_timeout_ms);
+        const char *timeout = "timeout";
+        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
+            deadline = line_deadline;   /* the line's time runs out first */
+            timeout = "line-timeout";
+        }
+
+        /* Hold at most one byte more than the longest line: enough to see
+         * that a line is too long, and all the memory a client can claim. */
+        size_t room;
+        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
+        if (!space)
+            return "error";                     /* out of memory */
+        ssize_t n = read_by(fd, space, room, deadline);
+        if (n == 0)
+            return "eof";
+        if (n < 0)
+            return failure_reason(errno, deadline, timeout);
+        iobuf_added(*in, (size_t)n);
+    }
+    return NULL;
+}
+/* end read_line */
+
+/* include echo_lines */
+/* Echo line after line; return why the connection ended, for the log. */
+static const char *echo_lines(int fd)
+{
+    struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
+    const char *reason;
+
+    while ((reason = read_line(fd, &in)) == NULL) {
+        size_t len = iobuf_line_length(in);
+        long long deadline = deadline_in(opts.write_timeout_ms);
+        if (write_by(fd, iobuf_data(in), len, deadline) < 0) {
+            reason = failure_reason(errno, deadline, "write-timeout");
+            break;
+        }
+        iobuf_consume(&in, len);
+    }
+    if (strcmp(reason, "too-long") == 0) {
+        static const char reply[] = "ERR line too long\n";
+        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
+                 deadline_in(opts.write_timeout_ms));
+    }
+    iobuf_free(&in);
+    return reason;
+}
+/* end echo_lines */
+
+/* include handle_connection */
+/* One exit path that always closes (lesson 01). */
+static void handle_connection(struct conn *c)
+{
+    const char *reason = "error";
+    if (set_dead_peer_options(c->fd, &opts) == 0)     /* lesson 06, now in lib/ */
+        reason = echo_lines(c->fd);
+    close_gracefully(c->fd);                         /* lesson 07, now in lib/ */
+    log_close(c, reason);
+}
+/* end handle_connection */
+
+/* include main */
+int main(int argc, char **argv)
+{
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
+                  OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
+    /* BUG: no SO_REUSEADDR, so a restart fails while TIME-WAIT lasts.
+     * TODO(student): set opts.before_bind = reuse_address, and write it. */
+    int listen_fd = listen_and_announce(&opts);
+    serve_thread_per_connection(listen_fd, handle_connection);
+    return 0;
+}
+/* end main */

@@ -1,0 +1,207 @@
+#!/usr/bin/env bats
+# Lesson 09: a single-threaded poll() loop must wake up for its deadlines.
+#
+# Tagged `bug`: facts about the pristine starter (poll() waits forever, so
+# silent clients outlive their deadline). Tagged `fix`: what a fixed server
+# must do (the nearest deadline is poll()'s timeout).
+
+load helpers
+load loop-helpers
+
+N=300          # silent clients: far more than a thread-per-connection lesson would like
+IDLE=600       # --idle-timeout, ms
+
+setup() { trace_test_file_only; ulimit -n 4096 2>/dev/null || true; }
+
+reaped() { (( $(log_count 'reason=timeout') > 0 )); }
+
+# start_peer NAME CLIENT-ARGS...: one more tools/client in the background,
+# its result lines in $BATS_TEST_TMPDIR/NAME.out (start_client's $CLIENT_OUT
+# is one file; a test that mixes kinds of client needs one each).
+start_peer() {
+  local name=$1; shift
+  : >"$BATS_TEST_TMPDIR/$name.out"   # emptied now: a poll must not read an earlier run's lines
+  "$CLIENT" --port "$PORT" "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>&1 3>&- &
+  CLIENT_PIDS+=("$!")
+}
+peer_results() { grep -Ec " result=$2 " "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null || true; }
+
+# expect_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
+# 500-1000 ms; fail unless the loop slept through it (WHILE says what it
+# waited for).
+expect_asleep() {
+  local cpu woke running
+  read -r cpu woke running <<<"$1"
+  (( woke <= 30 )) ||
+    fail "the server woke up $woke times in that time, $2 (cost: $cpu ms CPU): poll()'s timeout must be the time left until the nearest deadline, in ms (-1 with none); a timeout in the wrong unit or a stale deadline makes it tick every few ms"
+  (( cpu <= 60 && running <= 4 )) ||
+    fail "the server used $cpu ms of CPU and was running in $running samples of 50 ms in that time, $2: a loop whose poll() timeout comes out 0 (a deadline rounded down, or 0 for 'no deadline') never sleeps; it spins"
+}
+
+# bats test_tags=bug
+@test "bug: $N silent clients outlive --idle-timeout $IDLE: nothing wakes poll()" {
+  # client connects, says nothing -> server ESTABLISHED; idle deadline passes, poll() still asleep
+  start_server --idle-timeout $IDLE
+  start_client --mode silent --count $N --hold 60000
+  # (a precondition, not the point: 300 client threads may start slowly on a
+  # loaded machine, under sanitizers; seen at 199 after 5 s)
+  WAIT_MS=20000 expect_server_state established -eq $N "all $N silent clients should be connected"
+  expect_threads -eq 1 "an event loop serves every client from one thread"
+  if wait_until $(( IDLE + 1500 )) reaped; then
+    fail "the starter closed an idle client within $(( IDLE + 1500 )) ms: its poll() does wake for deadlines"
+  fi
+  expect_server_state established -eq $N \
+    "the idle deadline passed long ago, but poll(..., -1) sleeps until a socket is ready, so expire_deadlines() never runs"
+}
+
+# bats test_tags=bug
+@test "bug: one unrelated client wakes the loop, and only then are the overdue clients reaped" {
+  # silent clients overdue; another client's line -> poll() returns -> expire_deadlines() closes them all at once
+  start_server --idle-timeout 300
+  start_client --mode silent --count 20 --hold 60000
+  expect_server_state established -eq 20 "20 silent clients should be connected"
+  if wait_until 1500 reaped; then
+    fail "a client was reaped without another event; the starter should sleep through deadlines"
+  fi
+  run_client --mode close
+  expect_log 'reason=timeout' -eq 20 \
+    "the other client's line woke poll(), and the overdue deadlines were checked at last: timers that fire only when something else happens"
+  [[ $(close_times_outside timeout 0 1500) -eq 20 ]] ||
+    fail "expected every reap to be more than 1200 ms late; log: $(close_times_summary timeout)"
+}
+
+# bats test_tags=fix
+@test "fix: $N silent clients are reaped near --idle-timeout $IDLE, by one thread" {
+  # client silent -> idle deadline = poll() timeout -> close() -> FIN -> client EOF; no CLOSE-WAIT
+  start_server --idle-timeout $IDLE
+  local fds_before; fds_before=$(fd_count)
+  start_client --mode silent --count $N --hold 20000
+  expect_server_state established -ge 50 "the silent clients should be connecting"
+  expect_threads -eq 1 "an event loop serves every client from one thread"
+  # Certain by then: every close must come by IDLE + 500 ms after its accept (below).
+  WAIT_MS=$(( IDLE + 3000 )) expect_results closed -eq $N \
+    "each silent client should see the server close its connection (EOF) once the idle deadline passes; poll() must wake up for the nearest deadline"
+  expect_log 'reason=timeout' -eq $N "the server should log reason=timeout for each"
+  local late; late=$(close_times_outside timeout $(( IDLE - 5 )) $(( IDLE + 500 )))
+  (( late == 0 )) || fail "$late clients were closed outside ${IDLE}..$(( IDLE + 500 )) ms after accept ($(close_times_summary timeout)): the poll() timeout should be the time left until the nearest deadline, in milliseconds"
+  expect_server_state close-wait -eq 0 "the server closed them, so none can wait for close()"
+  expect_fds -eq "$fds_before" "every reaped client's fd should be free again"
+}
+
+# bats test_tags=fix
+@test "fix: chatty clients outlive the idle timeout; each line restarts their clock" {
+  # client line every 150 ms -> echo -> idle deadline pushed back -> client closes (FIN) after ~1.2 s
+  start_server --idle-timeout 400
+  run_client --mode echo --count 20 --lines 9 --interval 150
+  expect_results ok -eq 20 "every client sent a line every 150 ms for 1.2 s; an idle timeout of 400 ms must not cut them"
+  expect_log 'reason=eof' -eq 20 "each chatty client should end by its own FIN"
+}
+
+# bats test_tags=fix
+@test "fix: waiting for a far deadline costs no CPU and no wake-ups (the poll() timeout is never 0)" {
+  # 100 silent clients, idle deadline 20 s away -> poll() sleeps; the server's CPU time stays flat
+  start_server --idle-timeout 20000
+  start_client --mode silent --count 100 --hold 20000
+  expect_server_state established -eq 100 "100 silent clients should be connected"
+  expect_asleep "$(loop_cost 1000 "$SERVER_PID")" "over 1 s while every deadline was 19 s away"
+}
+
+# bats test_tags=fix
+@test "fix: a client that never reads is closed at --write-timeout" {
+  # server echo fills client Recv-Q and server Send-Q -> send() EAGAIN -> write deadline -> close()
+  start_server --write-timeout 500
+  run_client --mode no-read --hold 8000
+  expect_log 'reason=write-timeout' -eq 1 \
+    "once the kernel buffers are full nothing wakes poll(); only a timeout can end the write deadline"
+  expect_results reset -eq 1 "the client, still sending, sees its connection reset"
+  [[ $(close_times_outside write-timeout 495 8000) -eq 0 ]] ||
+    fail "closed at $(close_times_summary write-timeout), expected 500 ms after the buffers filled (and never before 500 ms)"
+}
+
+# bats test_tags=fix
+@test "fix: a trickling client is cut at --line-timeout; an oversized line gets ERR line too long" {
+  # one byte every 100 ms -> line deadline -> close(); 200-byte line > --max-line 100 -> ERR, FIN, drain, close
+  start_server --idle-timeout 2000 --line-timeout 500 --max-line 100
+  run_client --mode slowloris --interval 100 --size 100
+  expect_results '(closed|reset)' -eq 1 \
+    "the server should close a line still unfinished after 500 ms (the client sees EOF, or RST when its last byte was still unread at close(): lesson 07)"
+  expect_log 'reason=line-timeout' -eq 1 "the server should log reason=line-timeout"
+  run_client --mode echo --lines 1 --size 200
+  expect_results too-long -eq 1 "a 200-byte line with --max-line 100 should be answered 'ERR line too long'"
+  expect_log 'reason=too-long' -eq 1 "the server should log reason=too-long"
+  expect_server_state close-wait -eq 0 "every connection closed: none may stay in CLOSE-WAIT"
+}
+
+# bats test_tags=fix
+@test "fix: a client that reads its replies slowly is not cut by --idle-timeout: it was the server that waited" {
+  # replies pile up -> the loop stops reading until they are sent -> client reads for longer than the idle
+  # timeout -> replies all out -> the idle clock starts again from then -> every byte echoed, no timeout
+  [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
+  start_server --idle-timeout 200 --write-timeout 5000
+  expect_slow_reader_served
+}
+
+# bats test_tags=fix
+@test "fix: no clients, then clients with no deadline -> the loop sleeps in poll(): no CPU, no wake-ups" {
+  # nothing can time out -> poll(..., -1) sleeps until a socket is ready (a listener's SYN, a client's bytes)
+  start_server
+  local fds_before; fds_before=$(fd_count)
+  expect_asleep "$(loop_cost 500 "$SERVER_PID")" "over 500 ms with no client and no deadline (nothing to wake for: -1, not 0)"
+  start_client --mode silent --count 10 --hold 20000
+  expect_fds -eq $(( fds_before + 10 )) "the server should accept the 10 silent clients"
+  expect_asleep "$(loop_cost 500 "$SERVER_PID")" "over 500 ms with 10 silent clients and no --idle-timeout (still nothing to wake for)"
+}
+
+# bats test_tags=fix
+@test "fix: clients that connect 800 ms apart are each reaped at their own --idle-timeout 2500, and the loop sleeps in between" {
+  # A connects, silent -> loop asleep until A's deadline -> B connects 800 ms later, silent -> A closed at
+  # its 2500 ms (poll() timeout = the time left to the nearest deadline), B at its own 2500 ms
+  start_server --idle-timeout 2500
+  local fds_before; fds_before=$(fd_count)
+  start_peer a --mode silent --hold 10000
+  expect_fds -eq $(( fds_before + 1 )) "the server should accept the first client"
+  # the 800 ms between the two connects: A's deadline is 2.5 s away at most
+  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client's idle deadline was 2.5 s away at most"
+  # B must connect well before A's deadline, or a wrong fix cannot show:
+  # a 2.5 s timeout leaves 1.7 s of slack for a loaded machine.
+  start_peer b --mode silent --hold 10000
+  expect_log 'reason=timeout' -eq 2 "both silent clients should be closed at their idle deadline"
+  (( $(close_times_outside timeout 2495 2900) == 0 )) ||
+    fail "the two clients were reaped $(close_times_summary timeout) after their accept, expected 2500 ms each (at most 400 late): they connected some 800 ms apart, so their deadlines are that far apart; poll() must wait for the nearest one, the time left until it (not a fixed --idle-timeout from the last event, not the farthest deadline)"
+}
+
+# bats test_tags=fix,first
+@test "fix: a newer client's half line is cut at --line-timeout 500 while an older silent client has 2 s to go" {
+  # A connects, silent (idle deadline 2 s) -> B connects, sends one byte of a line, stops (line deadline
+  # 500 ms) -> poll() wakes for B's deadline, the nearest of every client's, whatever kind and whoever came first
+  start_server --idle-timeout 2000 --line-timeout 500
+  local fds_before; fds_before=$(fd_count)
+  start_peer a --mode silent --hold 10000
+  expect_fds -eq $(( fds_before + 1 )) "the server should accept the silent client first"
+  start_peer b --mode slowloris --interval 5000 --size 100 --hold 10000
+  # 500 ms after its first byte, and 1.5 s is plenty for it to connect and send that byte
+  WAIT_MS=1500 expect_log 'reason=line-timeout' -eq 1 \
+    "the client that stopped mid-line should be cut at --line-timeout 500, long before the older client's idle deadline: poll() must wake for the nearest deadline of every client, and a half line's deadline is its line deadline (client_deadline())"
+  expect_close_times line-timeout 495 900 \
+    "the nearest deadline was this client's line deadline, not the older client's idle one: next_timeout() must look at every client's client_deadline(), not only the first's, and take the nearest"
+  [[ $(log_count 'reason=timeout') -eq 0 ]] ||
+    fail "the silent client was closed for idleness before its 2000 ms: $(grep '^close' "$SERVER_LOG")"
+}
+
+# bats test_tags=fix
+@test "fix: a client that stops reading, beside one that reads: the reader is served, the other cut at --write-timeout, the loop asleep meanwhile" {
+  # no-read client: its Recv-Q and our Send-Q fill -> send() EAGAIN -> WRITING: only the write deadline runs
+  # (its idle clock is stale: we stopped reading it) -> poll() sleeps until it -> close(); the echo client is unaffected
+  start_server --idle-timeout 300 --write-timeout 2000
+  start_peer reader --mode echo --lines 15 --interval 100 --hold 10000
+  start_peer nonreader --mode no-read --rcvbuf 16384 --hold 10000
+  # filling the server's send buffer (it grows to megabytes) takes seconds on a busy machine
+  wait_until 10000 send_q_still ||
+    fail "the client that does not read should fill the server's send buffer, and then nothing moves (Send-Q: $(_send_q_open) bytes)"
+  # the non-reader's idle clock goes stale 300 ms after its last byte was read; only its write deadline counts
+  expect_asleep "$(loop_cost 800 "$SERVER_PID")" "over 800 ms while one client had not read for a while and another sent a line every 100 ms (the deadline that counts for a client whose echo waits is its write deadline, not a stale idle one)"
+  expect_log 'reason=write-timeout' -eq 1 "the client that never reads should be closed at --write-timeout"
+  wait_until 5000 process_gone "${CLIENT_PIDS[0]}" || fail "the reading client did not finish"
+  [[ $(peer_results reader ok) -eq 1 ]] ||
+    fail "the client that read its echoes should have been served to the end beside the one that did not: $(cat "$BATS_TEST_TMPDIR/reader.out")"
+}
