@@ -79,28 +79,6 @@ const char *reason_for_errno(int err)
     return err == ETIMEDOUT ? "dead-peer" : "error";
 }
 
-/* Lesson 06 explains each option: its solution's watch_for_dead_peer() is
- * this function, written where the lesson is about it. */
-int set_dead_peer_options(int fd, const struct options *o)
-{
-    if (o->user_timeout_ms > 0) {
-        unsigned int ms = (unsigned int)o->user_timeout_ms;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) < 0)
-            return -1;
-    }
-    if (o->keepalive_ms > 0) {
-        /* The kernel counts keepalive time in whole seconds (at most 32767). */
-        long secs = (o->keepalive_ms + 999) / 1000;
-        int on = 1, idle = secs > 32767 ? 32767 : (int)secs, probes = 3;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle) < 0 ||
-            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* ---- the accept loop ---------------------------------------------- */
 
 static volatile sig_atomic_t stop_requested;

@@ -326,7 +326,7 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
   expect_no_spin
   expect_sites 10 read_by:read/short write_by:send/short write_by:send/eagain \
     serve_thread_per_connection:accept
-  expect_sites 3 read_by:poll/eintr wait_writable:poll/eintr
+  expect_sites 3 read_by:poll/eintr write_by:poll/eintr
   expect_sites 1 "${THREAD_ACCEPT[@]}"
 }
 
@@ -339,7 +339,7 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
   expect_sites 10 read_by:read/short write_by:send/short write_by:send/eagain \
     serve_thread_per_connection:accept
   expect_sites 3 read_by:poll/eintr
-  expect_sites 1 wait_writable:poll/eintr "${THREAD_ACCEPT[@]}"
+  expect_sites 1 write_by:poll/eintr "${THREAD_ACCEPT[@]}"
 }
 
 # bats test_tags=faults-late
@@ -350,7 +350,7 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
   expect_no_spin
   expect_sites 10 read_by:read/short write_by:send/short write_by:send/eagain \
     serve_thread_per_connection:accept
-  expect_sites 3 read_by:poll/eintr wait_writable:poll/eintr
+  expect_sites 3 read_by:poll/eintr write_by:poll/eintr
   expect_sites 1 "${THREAD_ACCEPT[@]}"
 }
 

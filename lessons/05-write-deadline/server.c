@@ -14,13 +14,16 @@
  * the thread is not reading. The server accepts --write-timeout, but
  * ignores it.
  *
- * TODO(student): give each line's echo a write deadline, --write-timeout ms
- * from the moment the write starts (opts.write_timeout_ms, 0 = none). Send
- * without blocking (MSG_DONTWAIT), and when the send buffer is full, wait
- * for room with poll(POLLOUT) only until the deadline. Keep going after a
- * partial write: send the rest. When the deadline passes, end with reason
- * "write-timeout" (the one exit path closes). The spot is marked
- * TODO(student) in echo_lines(). Then run `make check`.
+ * TODO(student): write write_by(fd, buf, len, deadline), the twin of
+ * read_by() (lib/write_by.h has its prototype; the lessons after this one
+ * take it from lib/), and give each line's echo a write deadline,
+ * --write-timeout ms from the moment the write starts
+ * (opts.write_timeout_ms, 0 = none). Send without blocking (MSG_DONTWAIT),
+ * and when the send buffer is full, wait for room with poll(POLLOUT) only
+ * until the deadline. Keep going after a partial write: send the rest. When
+ * the deadline passes, end with reason "write-timeout" (the one exit path
+ * closes). The spot is marked TODO(student) in echo_lines(). Then run
+ * `make check`.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deadline.h"

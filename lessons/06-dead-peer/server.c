@@ -22,8 +22,10 @@
  *     (`ss -o` shows timer:(on,...) and the retransmit count).
  * The server accepts --user-timeout and --keepalive, but ignores both.
  *
- * TODO(student): in handle_connection(), before the echo loop, ask the
- * kernel to watch the connection (TCP_USER_TIMEOUT is Linux only):
+ * TODO(student): write set_dead_peer_options(fd, &opts) (lib/kit.h has its
+ * prototype; the lessons after this one take it from lib/) and call it in
+ * handle_connection() before the echo loop. It asks the kernel to watch
+ * the connection (TCP_USER_TIMEOUT is Linux only):
  *   1. --user-timeout MS: TCP_USER_TIMEOUT (an unsigned int, in ms): data
  *      we sent that stays unacknowledged is given up MS after its first
  *      retransmission;
@@ -121,7 +123,7 @@ static const char *echo_lines(int fd)
 static void handle_connection(struct conn *c)
 {
     /* BUG: nobody watches for a peer that vanished without a word.
-     * TODO(student): before echoing, ask the kernel to: TCP_USER_TIMEOUT
+     * TODO(student): before echoing, set_dead_peer_options(): TCP_USER_TIMEOUT
      * from opts.user_timeout_ms, keepalive from opts.keepalive_ms. */
     const char *reason = echo_lines(c->fd);
     close(c->fd);

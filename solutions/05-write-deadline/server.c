@@ -12,6 +12,7 @@
 #include "deadline.h"
 #include "iobuf.h"
 #include "kit.h"
+#include "write_by.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,43 +24,20 @@
 static struct options opts;
 
 /* include write_by */
-/* include wait_writable */
-/* Wait until fd has room to send, or `deadline` (0 = none) passes. 0 when
- * there is room; -1 with errno set otherwise, ETIMEDOUT at the deadline. */
-static int wait_writable(int fd, long long deadline)
-{
-    for (;;) {
-        int wait_ms = -1;
-        if (deadline) {
-            long long left = deadline - now_ms();   /* the time LEFT, each time */
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int ready = poll(&pfd, 1, wait_ms);
-        if (ready > 0)
-            return 0;   /* room, or an error (POLLERR) that the next send() reports */
-        if (ready < 0 && errno != EINTR)
-            return -1;
-    }
-}
-/* end wait_writable */
-
-/* include send_loop */
 /* Send all len bytes by `deadline` (0 = none). 0 when all are sent; -1 with
- * errno set otherwise, ETIMEDOUT when the deadline passed first. */
-static int write_by(int fd, const char *buf, size_t len, long long deadline)
+ * errno set otherwise, ETIMEDOUT when the deadline passed first. Its
+ * prototype is in lib/write_by.h: the lessons after this one take it from
+ * lib/. */
+int write_by(int fd, const void *buf, size_t len, long long deadline)
 {
+    const char *p = buf;
     while (len > 0) {
         /* MSG_DONTWAIT: take what fits now and never block, though the
          * socket is blocking (Linux and the BSDs; plain POSIX would set
          * O_NONBLOCK with fcntl()). MSG_NOSIGNAL: EPIPE, not SIGPIPE. */
-        ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n >= 0) {
-            buf += n;           /* a partial send: the rest goes next round */
+            p += n;             /* a partial send: the rest goes next round */
             len -= (size_t)n;
             continue;
         }
@@ -67,13 +45,23 @@ static int write_by(int fd, const char *buf, size_t len, long long deadline)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
-        /* The send buffer is full: the client is not taking our bytes. */
-        if (wait_writable(fd, deadline) < 0)
-            return -1;
+        /* The send buffer is full: the client is not taking our bytes.
+         * Wait for room, for the time LEFT (computed again each round). */
+        int wait_ms = -1;
+        if (deadline) {
+            long long left = deadline - now_ms();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
+            return -1;          /* room, or an error the next send() reports */
     }
     return 0;
 }
-/* end send_loop */
 /* end write_by */
 
 /* include read_line */

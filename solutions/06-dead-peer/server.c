@@ -28,20 +28,22 @@
 
 static struct options opts;
 
-/* include watch_for_dead_peer */
+/* include set_dead_peer_options */
 /* Ask the kernel to give up on a peer that stops answering (Linux). 0, or
- * -1 with errno set if a socket option was refused. */
-static int watch_for_dead_peer(int fd)
+ * -1 with errno set if a socket option was refused. lib/kit.h declares it:
+ * the lessons after this one take it from lib/. */
+int set_dead_peer_options(int fd, const struct options *o)
 {
-    if (opts.user_timeout_ms > 0) {
-        /* Sent data may wait this long for its ACK, retransmits included. */
-        unsigned int ms = (unsigned int)opts.user_timeout_ms;
+    if (o->user_timeout_ms > 0) {
+        /* Data unacknowledged this long after its first retransmission is
+         * given up: about the first RTO plus MS in all. */
+        unsigned int ms = (unsigned int)o->user_timeout_ms;
         if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) < 0)
             return -1;
     }
-    if (opts.keepalive_ms > 0) {
+    if (o->keepalive_ms > 0) {
         /* The kernel counts keepalive time in whole seconds (at most 32767). */
-        long secs = (opts.keepalive_ms + 999) / 1000;
+        long secs = (o->keepalive_ms + 999) / 1000;
         int on = 1, idle = secs > 32767 ? 32767 : (int)secs, probes = 3;
         if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
             setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle) < 0 ||
@@ -51,7 +53,7 @@ static int watch_for_dead_peer(int fd)
     }
     return 0;
 }
-/* end watch_for_dead_peer */
+/* end set_dead_peer_options */
 
 /* include failure_reason */
 /* Why a read or write that had `deadline` failed with err, for the log.
@@ -135,7 +137,7 @@ static const char *echo_lines(int fd)
 static void handle_connection(struct conn *c)
 {
     const char *reason = "error";
-    if (watch_for_dead_peer(c->fd) == 0)
+    if (set_dead_peer_options(c->fd, &opts) == 0)
         reason = echo_lines(c->fd);
     close(c->fd);
     log_close(c, reason);

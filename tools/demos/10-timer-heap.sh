@@ -1,70 +1,81 @@
-# Lesson 10 demo: the epoll reactor's two bugs live, then the fixed reactor.
-# (a) a client that sends fast and reads slowly: the starter drops echo bytes;
-# (b) out of descriptors: the starter's loop spins at 100% CPU.
-# Then the solution: every byte back in order, no spin, 2000 idle clients
-# reaped on time by one thread.
+# Lesson 10 demo: a timer heap whose timers do not move, then the fix.
+# Clients that send a line every 150 ms meet the epoll reactor with
+# --idle-timeout 400, beside one client that says nothing. Each line pushes a
+# client's idle deadline later, but the starter's settle() leaves a timer in
+# the heap where it was first put: every client is cut 400 ms after it
+# connected, talking or not. The solution moves the timer after every event:
+# the talkers finish, the silent one is reaped at 400 ms, and 2000 idle
+# clients are reaped on time by one thread.
 
+idle=400 chatty=5 lines=9 gap=150
 LOADGEN="$kit/tools/loadgen"
 
-slow_reader() { # BINARY: 4 MiB pipelined, read back slowly through a small window
-  start_server "$1"
-  run_shown "tools/loadgen --mode pipeline --total 4194304 --rcvbuf 16384 --read-delay 1"
-  local out; out=$("$LOADGEN" --port "$PORT" --mode pipeline --total 4194304 --size 100 \
-    --rcvbuf 16384 --read-chunk 4096 --read-delay 1 --duration 15000 | tail -n 1)
-  if [[ $out == *ok=1* ]]; then say "  ${GREEN}result: every byte came back, in order${OFF}"
-  else say "  ${RED}result: the echo differs from what was sent (mismatch): bytes were lost${OFF}"; fi
-  stop_server
+# forget_pid PID: a background client that was waited for: not ours to stop any more.
+forget_pid() {
+  local p kept=()
+  for p in "${DEMO_PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  DEMO_PIDS=("${kept[@]}")
 }
 
-out_of_fds() { # LABEL BINARY: 200 clients against a server limited to 64 descriptors
-  local label=$1; shift
-  local limited; limited=$(mktemp)   # the server, exec'd under a 64-descriptor limit
-  printf '#!/bin/sh\nexec prlimit --nofile=64 "%s" "$@"\n' "$1" >"$limited"
-  chmod +x "$limited"
-  start_server "$limited"
-  start_recording "$label: ${1#"$kit"/} under prlimit --nofile=64"
-  "$LOADGEN" --port "$PORT" --mode idle --conns 200 --duration 4000 >/dev/null &
-  DEMO_PIDS+=($!)
-  sleep 0.5
-  local i before after
-  for (( i = 1; i <= 3; i++ )); do
-    before=$(cpu_ms "$SERVER_PID"); sleep 0.5; after=$(cpu_ms "$SERVER_PID")
-    printf '  server CPU %3d%% %-25s ESTAB %3d  fds %2d  shed so far %3d\n' \
-      $(( (after - before) / 5 )) "$(bar $(( (after - before) / 20 )) "$([[ $(( after - before )) -gt 100 ]] && echo "$RED")")" \
-      "$(server_count established)" "$(fd_count)" "$(grep -c 'reason=no-fds' "$SERVER_LOG")"
-  done
-  stop_server
-  rm -f "$limited"
+# run_clients: $chatty clients that send $lines lines $gap ms apart, and one
+# silent client beside them; show the command and every result line.
+run_clients() {
+  local out silent pid; out=$(mktemp) silent=$(mktemp)
+  "$CLIENT" --port "$PORT" --mode silent --hold 3000 >"$silent" &
+  pid=$!
+  DEMO_PIDS+=("$pid")
+  run_shown "tools/client --port $PORT --mode silent --hold 3000 &      # one that says nothing"
+  run_shown "tools/client --port $PORT --mode echo --count $chatty --lines $lines --interval $gap"
+  "$CLIENT" --port "$PORT" --mode echo --count "$chatty" --lines "$lines" --interval "$gap" >"$out"
+  wait "$pid" 2>/dev/null      # the server closes it (--hold is a backstop)
+  forget_pid "$pid"
+  sed 's/^/  /' "$out"
+  sed 's/^/  /; s/$/    (the silent one)/' "$silent"
+  rm -f "$out" "$silent"
 }
 
-title "Lesson 10: a reactor on epoll, and the two ways it breaks"
-say "One thread, level-triggered epoll, a timer heap, buffers that exist only while"
-say "they hold bytes. The starter still trusts send() and gives up on EMFILE."
+# show_log: the server's log so far, indented.
+show_log() {
+  local i
+  for (( i = 0; i < 50 && $(grep -c '^close' "$SERVER_LOG") < chatty + 1; i++ )); do sleep 0.02; done
+  run_shown "cat server.log"
+  sed 's/^/  /' "$SERVER_LOG"
+}
 
-title "1a. The starter, a client that sends 4 MiB fast and reads slowly"
-slow_reader "$kit/lessons/11-out-of-fds/server"
-say "send() on a non-blocking socket takes what fits and returns; the starter drops the rest."
+title "Lesson 10: a reactor on epoll, with a timer heap"
+say "One thread, level-triggered epoll, a table of clients indexed by fd, and one"
+say "timer per client, at its nearest deadline, in a min-heap: the loop sleeps until"
+say "the top. Each line a client sends pushes its idle deadline $idle ms later, so its"
+say "timer must move down the heap with it (O(log n))."
+
+title "1. The starter: lessons/10-timer-heap/server.c, --idle-timeout $idle"
+start_server "$kit/lessons/10-timer-heap/server" --idle-timeout "$idle"
+start_recording "The starter: lessons/10-timer-heap/server --idle-timeout $idle"
+say "$chatty clients send a line every $gap ms for $(( (lines - 1) * gap )) ms: never $idle ms quiet."
+run_clients
+show_log
+say "${RED}Every one was cut at its first idle deadline, $idle ms after accept, in mid-talk.${OFF}"
+say "Each line moved the client's deadline (c->by[IDLE] = now + $idle), but settle()"
+say "arms a timer only when it is not in the heap yet: the heap still held accept + $idle,"
+say "and expire_timers() closes whatever is at the top once its time has come."
+say "(The clients see it at their next line, at 450 ms; the server's log is exact.)"
+stop_server
 pause
 
-title "1b. The starter, limited to 64 descriptors, 200 clients"
-run_shown "prlimit --nofile=64 lessons/11-out-of-fds/server"
-out_of_fds "The starter" "$kit/lessons/11-out-of-fds/server"
-say "${RED}accept() fails with EMFILE, the connection stays queued, the listener stays${OFF}"
-say "${RED}readable, and epoll_wait() returns at once, forever: a busy loop.${OFF}"
+title "2. The solution: solutions/10-timer-heap/server.c: settle() re-arms the timer every time"
+start_server "$kit/solutions/10-timer-heap/server" --idle-timeout "$idle"
+start_recording "The solution: solutions/10-timer-heap/server --idle-timeout $idle"
+say "The same $chatty talkers and the same silent client:"
+run_clients
+show_log
+say "${GREEN}The talkers finish and close themselves (reason=eof); only the silent client${OFF}"
+say "${GREEN}meets its deadline, $idle ms after accept.${OFF}"
+stop_server
 pause
 
-title "2a. The solution: an output buffer per client, with backpressure"
-slow_reader "$kit/solutions/11-out-of-fds/server"
-pause
-
-title "2b. The solution: a spare descriptor sheds what does not fit"
-out_of_fds "The solution" "$kit/solutions/11-out-of-fds/server"
-say "${GREEN}No spin: each extra client is accepted with the spare fd and closed (it reads EOF).${OFF}"
-pause
-
-title "2c. 2000 idle clients, --idle-timeout 1000: one timer each, in a min-heap"
-start_server "$kit/solutions/11-out-of-fds/server" --idle-timeout 1000
-run_shown "tools/loadgen --mode idle --conns 2000"
+title "3. 2000 idle clients, --idle-timeout 1000: one timer each, in the heap"
+start_server "$kit/solutions/10-timer-heap/server" --idle-timeout 1000
+run_shown "tools/loadgen --port $PORT --mode idle --conns 2000"
 say "  client side: $("$LOADGEN" --port "$PORT" --mode idle --conns 2000 --duration 10000 | tail -n 1 | grep -o 'closed=[0-9]* .*max=[0-9]*ms')"
 for (( i = 0; i < 100; i++ )); do   # the last log lines follow the last close() by a moment
   (( $(grep -c 'reason=timeout' "$SERVER_LOG") >= 2000 )) && break
@@ -75,8 +86,9 @@ say "  server log:  $(grep -c 'reason=timeout' "$SERVER_LOG") closed with reason
 say "  (loadgen times each connection from the moment it notices it is open, which"
 say "  can be a few ms after the server accepted it; the server's own log is exact.)"
 say "  server: threads $(thread_count), fds $(fd_count), CLOSE-WAIT $(server_count close-wait)"
+say "${GREEN}One thread, one epoll_wait() per turn, woken by the top of the heap.${OFF}"
 stop_server
 
-draw_timeline "Lesson 10 (1b, 2b): 200 idle clients against the reactor limited to 64 descriptors"
+draw_timeline "Lesson 10: $chatty clients send a line every $gap ms for $(( (lines - 1) * gap )) ms, 1 says nothing; --idle-timeout $idle"
 
-title "Now you: cd lessons/11-out-of-fds, read README.md, fix server.c, make check."
+title "Now you: cd lessons/10-timer-heap, read README.md, fix server.c, make check."
