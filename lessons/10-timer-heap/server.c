@@ -164,6 +164,7 @@ static void expire_timers(long long now)
 
 /* ---- after every event: tell epoll what c waits for, re-arm its timer ---- */
 
+/* include settle */
 static void settle(struct client *c)
 {
     if (!c->used)
@@ -185,6 +186,7 @@ static void settle(struct client *c)
     if (c->timer.index == TIMER_OFF)
         rearm_timer(c);
 }
+/* end settle */
 
 /* ---- output: buffered, with backpressure ------------------------------ */
 
@@ -419,6 +421,7 @@ static void add_client(int fd, const struct sockaddr *sa, long long now)
     rearm_timer(c);
 }
 
+/* include accept */
 static void accept_clients(void)
 {
     for (;;) {
@@ -438,6 +441,7 @@ static void accept_clients(void)
             add_client(fd, (struct sockaddr *)&ss, now_ms());  /* a long queue takes a while */
     }
 }
+/* end accept */
 
 /* ---- stopping ----------------------------------------------------------- */
 

@@ -24,6 +24,7 @@
 static struct options opts;
 
 /* include write_by */
+/* include send_what_fits */
 /* Send all len bytes by `deadline` (0 = none). 0 when all are sent; -1 with
  * errno set otherwise, ETIMEDOUT when the deadline passed first. Its
  * prototype is in lib/write_by.h: the lessons after this one take it from
@@ -45,6 +46,8 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
+        /* end send_what_fits */
+        /* include wait_for_room */
         /* The send buffer is full: the client is not taking our bytes.
          * Wait for room, for the time LEFT (computed again each round). */
         int wait_ms = -1;
@@ -62,6 +65,7 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
     }
     return 0;
 }
+/* end wait_for_room */
 /* end write_by */
 
 /* include read_line */

@@ -160,6 +160,7 @@ static void expire_timers(long long now)
 
 /* ---- after every event: tell epoll what c waits for, re-arm its timer ---- */
 
+/* include settle */
 static void settle(struct client *c)
 {
     if (!c->used)
@@ -178,6 +179,7 @@ static void settle(struct client *c)
     }
     rearm_timer(c);
 }
+/* end settle */
 
 /* ---- output: buffered, with backpressure ------------------------------ */
 
@@ -441,6 +443,7 @@ static void add_client(int fd, const struct sockaddr *sa, long long now)
     rearm_timer(c);
 }
 
+/* include accept */
 static void accept_clients(void)
 {
     for (;;) {
@@ -462,6 +465,7 @@ static void accept_clients(void)
             add_client(fd, (struct sockaddr *)&ss, now_ms());  /* a long queue takes a while */
     }
 }
+/* end accept */
 
 /* ---- stopping ----------------------------------------------------------- */
 
