@@ -157,7 +157,7 @@ setup() {
     held_max_until_done || true
     expect_held_bounded
     if (( $(now_ms) - t0 < 2300 )); then   # the window ends before the client starts reading
-      expect_asleep "$(loop_cost 500 "$SERVER_PID")" "while its only client read nothing and the server, paused, had nothing to do: level-triggered epoll reports EPOLLIN for as long as the client's bytes wait, so a paused client must be taken out of EPOLLIN, not just left unread"
+      expect_epoll_asleep "$(loop_cost 500 "$SERVER_PID")" "while its only client read nothing and the server, paused, had nothing to do: level-triggered epoll reports EPOLLIN for as long as the client's bytes wait, so a paused client must be taken out of EPOLLIN, not just left unread"
     fi
   elif grep -q '^close' "$SERVER_LOG"; then
     fail "the server closed a client that only had not started reading yet: $(grep '^close' "$SERVER_LOG"). Sending faster than it reads is no error: while its replies wait, stop reading it (no EPOLLIN), and its bytes wait in the kernel"
@@ -185,7 +185,7 @@ setup() {
   start_client --mode slowloris --size 20 --interval 0 --hold 5000   # a whole 20-byte line, then silence
   expect_fds -eq $(( fds_before + 1 )) "the server should accept the client"
   loop_cost 100 "$SERVER_PID" >/dev/null      # let its line and our echo pass
-  expect_asleep "$(loop_cost 500 "$SERVER_PID")" "while its only client said nothing after one line and had its echo: ask epoll for EPOLLOUT only while output waits; a socket with room is writable all the time, so level-triggered epoll reports it on every wait"
+  expect_epoll_asleep "$(loop_cost 500 "$SERVER_PID")" "while its only client said nothing after one line and had its echo: ask epoll for EPOLLOUT only while output waits; a socket with room is writable all the time, so level-triggered epoll reports it on every wait"
   expect_log 'reason=timeout' -eq 1 "the client that went quiet should be closed at --idle-timeout"
   expect_close_times timeout 795 1300 "the idle clock starts at the client's last byte (our echo of it went out at once)"
 }

@@ -148,9 +148,9 @@ expect_slow_reader_served() {
   expect_log 'reason=timeout' -eq 0 "no idle timeout: the client was never the one keeping us waiting"
 }
 
-# expect_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
+# expect_epoll_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
 # 500 ms; fail unless the loop slept in epoll_wait() through it.
-expect_asleep() {
+expect_epoll_asleep() {
   local cpu woke running
   read -r cpu woke running <<<"$1"
   (( cpu <= 60 && woke <= 30 && running <= 2 )) ||
