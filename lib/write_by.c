@@ -25,24 +25,27 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
             len -= (size_t)n;
             continue;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
         /* The send buffer is full: the client is not taking our bytes.
-         * Wait for room, for the time LEFT (computed again each round). */
-        int wait_ms = -1;
-        if (deadline) {
-            long long left = deadline - now_ms();
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
+         * Wait for room, for the time LEFT (computed again each round:
+         * poll() may end early, with EINTR). After EINTR from send(),
+         * poll() finds the room at once if there is some. */
+        for (int ready = 0; ready <= 0;) {
+            int wait_ms = -1;
+            if (deadline) {
+                long long left = deadline - now_ms();
+                if (left <= 0) {
+                    errno = ETIMEDOUT;
+                    return -1;
+                }
+                wait_ms = left > INT_MAX ? INT_MAX : (int)left;
             }
-            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            ready = poll(&pfd, 1, wait_ms);  /* room, or an error the next send() reports */
+            if (ready < 0 && errno != EINTR)
+                return -1;
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
-            return -1;          /* room, or an error the next send() reports */
     }
     return 0;
 }

@@ -561,7 +561,7 @@ int main(int argc, char **argv)
         perror("setup");
         return 1;
     }
-    r.opts.before_bind = reuse_address;   /* lesson 07: restart despite TIME-WAIT */
+    r.opts.before_bind = reuse_address;   /* lesson 08: restart despite TIME-WAIT */
     r.listen_fd = listen_and_announce(&r.opts);
     set_nonblocking(r.listen_fd);
     watch(r.stop_fd);

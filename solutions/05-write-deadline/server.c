@@ -42,26 +42,29 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
             len -= (size_t)n;
             continue;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
         /* end send_what_fits */
         /* include wait_for_room */
         /* The send buffer is full: the client is not taking our bytes.
-         * Wait for room, for the time LEFT (computed again each round). */
-        int wait_ms = -1;
-        if (deadline) {
-            long long left = deadline - now_ms();
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
+         * Wait for room, for the time LEFT (computed again each round:
+         * poll() may end early, with EINTR). After EINTR from send(),
+         * poll() finds the room at once if there is some. */
+        for (int ready = 0; ready <= 0;) {
+            int wait_ms = -1;
+            if (deadline) {
+                long long left = deadline - now_ms();
+                if (left <= 0) {
+                    errno = ETIMEDOUT;
+                    return -1;
+                }
+                wait_ms = left > INT_MAX ? INT_MAX : (int)left;
             }
-            wait_ms = left > INT_MAX ? INT_MAX : (int)left;
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            ready = poll(&pfd, 1, wait_ms);  /* room, or an error the next send() reports */
+            if (ready < 0 && errno != EINTR)
+                return -1;
         }
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
-            return -1;          /* room, or an error the next send() reports */
     }
     return 0;
 }
@@ -124,8 +127,8 @@ static const char *echo_lines(int fd)
     }
     if (strcmp(reason, "too-long") == 0) {
         static const char reply[] = "ERR line too long\n";
-        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
-                 deadline_in(opts.write_timeout_ms));
+        /* best effort: we close next */
+        write_by(fd, reply, sizeof reply - 1, deadline_in(opts.write_timeout_ms));
     }
     iobuf_free(&in);
     return reason;
