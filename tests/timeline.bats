@@ -172,7 +172,7 @@ fds_at_end() { awk '$2 == "proc" && $3 != "-" { f = $3 } END { print f }' "$REC"
     fi
   done < <(lanes_of client)
   # Not all $N: a late ACK from the server can draw an RST that ends a
-  # TIME-WAIT early (see lessons/07-closing-well/README.md), rarely.
+  # TIME-WAIT early (see lessons/08-time-wait/README.md), rarely.
   (( in_tw >= 1 )) || fail "the clients closed first: their lanes should end in TIME-WAIT, still there at the end$(the_lanes)"
 }
 
@@ -205,7 +205,7 @@ fds_at_end() { awk '$2 == "proc" && $3 != "-" { f = $3 } END { print f }' "$REC"
       fail "the timeout should be logged as the lane leaves ESTAB (${timeout} vs ${left} ms): $line$(the_lanes)"
     [[ $seq == *TIME-WAIT && -n $(at "$line" open) ]] && in_tw=$(( in_tw + 1 ))
   done < <(lanes_of server)
-  # At least one, not all: an RST can end a TIME-WAIT early (lesson 07's README).
+  # At least one, not all: an RST can end a TIME-WAIT early (lesson 08's README).
   (( in_tw >= 1 )) || fail "the server closed first, so TIME-WAIT is on its side: its lanes should end in TIME-WAIT, still there at the end$(the_lanes)"
   while read -r line; do
     [[ -n $(at "$line" end) ]] || fail "each client reads EOF and closes: its lane should end: $line$(the_lanes)"
