@@ -169,7 +169,7 @@ setup() {
     fail "once the client read, every byte should have come back, in order: $(cat "$LOADGEN_OUT"); server log: $(grep '^close' "$SERVER_LOG")"
 }
 
-# bats test_tags=fix
+# bats test_tags=fix,first
 @test "fix: chatty clients outlive --idle-timeout 400: each line moves their timer in the heap" {
   # client line every 150 ms -> read -> idle deadline pushed back -> timer re-keyed -> client ends with FIN after ~1.2 s
   start_server --idle-timeout 400

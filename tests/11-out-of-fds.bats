@@ -33,7 +33,7 @@ listen_queue() { ss -Hltn "( sport = :$PORT )" | awk '{ n += $2 } END { print n 
     fail "$shed clients read EOF: the starter should leave them all waiting, connected but unanswered"
 }
 
-# bats test_tags=fix
+# bats test_tags=fix,first
 @test "fix: out of descriptors (prlimit --nofile=64), 200 clients -> no busy loop, extra clients shed, recovery after" {
   # accept() -> EMFILE -> close(spare) -> accept() -> close() (client EOF, 'refuse ... reason=no-fds') -> open(spare); no spin
   SERVER_WRAPPER="prlimit --nofile=64 ${SERVER_WRAPPER:-}" start_server
