@@ -361,8 +361,8 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
   fix_tests 09-event-loop 'never reads|trickling|reads its replies slowly'
   expect_no_spin
   expect_sites 10 run_loop:poll/spurious on_readable:recv/short on_readable:recv/eagain \
-    send_output:send/short send_output:send/eagain drain_input:recv \
-    accept_nonblocking:accept/eagain accept_nonblocking:accept/econnaborted
+    flush_output:send/short flush_output:send/eagain discard_input:recv \
+    "accept_clients:accept4/eagain|econnaborted"
   expect_sites 3 run_loop:poll/eintr
 }
 
@@ -378,7 +378,7 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
     expect_final ok -eq 1 "client $i should be served: a server out of descriptors with no client to close must try accept() again, not stop watching the listener for good"
   done
   stop_server
-  expect_sites 1 accept_nonblocking:accept/enfile
+  expect_sites 1 accept_clients:accept4/enfile
 }
 
 # bats test_tags=faults-late
@@ -388,8 +388,8 @@ THREAD_ACCEPT=("serve_thread_per_connection:accept/emfile|enfile"     # back off
   fix_tests 10-timer-heap '4 MiB pipelined|half-close|SIGTERM|bad input'
   fix_tests 11-out-of-fds 'out of descriptors'
   expect_no_spin
-  expect_sites 10 run:epoll_wait/spurious on_readable:recv/short on_readable:recv/eagain \
+  expect_sites 10 run_loop:epoll_wait/spurious on_readable:recv/short on_readable:recv/eagain \
     flush_output:send/short flush_output:send/eagain discard_input:recv shed_connection:accept \
     "accept_clients:accept4/emfile|enfile" "accept_clients:accept4/eagain|econnaborted"
-  expect_sites 3 run:epoll_wait/eintr
+  expect_sites 3 run_loop:epoll_wait/eintr
 }

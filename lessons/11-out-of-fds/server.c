@@ -505,7 +505,7 @@ static void dispatch(const struct epoll_event *ev, long long now)
 }
 
 /* include loop */
-static void run(void)
+static void run_loop(void)
 {
     static struct epoll_event events[MAX_EVENTS];
     for (;;) {
@@ -566,7 +566,7 @@ int main(int argc, char **argv)
     set_nonblocking(r.listen_fd);
     watch(r.stop_fd);
     watch(r.listen_fd);
-    run();
+    run_loop();
     for (size_t fd = 0; fd < r.table_size; fd++)   /* the shutdown deadline passed */
         if (r.clients[fd].used)
             close_client(&r.clients[fd], "shutdown");

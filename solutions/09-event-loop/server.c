@@ -3,23 +3,27 @@
  *
  * Lessons 01-08 gave each connection a thread that blocks in read(). This
  * server has one thread for all of them. Every socket is non-blocking;
- * poll() waits until one of them is ready, the loop does the little work that
- * is ready (read what arrived, echo whole lines, write what the kernel
- * accepts) and goes back to poll(). A blocked thread kept its deadline in the
- * kernel (the timeout inside read_by()); here a deadline is just data: each
- * connection keeps the times by which something must happen,
+ * poll() waits until one of them is ready, and the loop does the little
+ * work that is ready (read what arrived, echo whole lines, send what the
+ * kernel takes and keep the rest in a buffer) and goes back to poll(). A
+ * blocked thread kept its deadline in the kernel (the timeout inside
+ * read_by()); here a deadline is just data: each client keeps the times by
+ * which something must happen, in c->by[]:
  *
- *   idle_by    bytes must arrive by then       (--idle-timeout)
- *   line_by    the line begun must end by then (--line-timeout)
- *   write_by   the client must take our echo   (--write-timeout)
- *   linger_by  a closing client must say FIN   (after ERR line too long)
+ *   IDLE    bytes must arrive by then        (--idle-timeout)
+ *   LINE    the line begun must end by then  (--line-timeout)
+ *   WRITE   the client must take our replies (--write-timeout)
+ *   LINGER  a closing client must send its FIN
  *
- * and expire_deadlines() closes the connections whose time has come. But the
- * loop only runs when poll() returns.
+ * and expire_deadlines() closes the clients whose time has come. It keeps
+ * every promise of lessons 01-08, a lingering close after an error reply
+ * and a graceful stop on SIGINT/SIGTERM among them. But the loop only runs
+ * when poll() returns.
  *
- * Solved: next_timeout() returns the ms to the nearest client deadline, rounded up, or -1 if none.
+ * Solved: next_timeout() is the time left until the nearest deadline, rounded up; -1 if none.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE  /* accept4(), in POSIX.1-2024: glibc declares it only with this */
 #include "iobuf.h"
 #include "kit.h"
 #include "loop.h"
@@ -30,305 +34,444 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { LINGER_MS = 500 };  /* how long a closing client gets to send its FIN */
-
-enum state {
-    READING,    /* waiting for bytes (POLLIN) */
-    WRITING,    /* the kernel refused part of our echo: wait for POLLOUT */
-    LINGERING,  /* we sent FIN after an error reply: discard input until the client's FIN */
+enum {
+    HIGH_WATER = 64 * 1024,  /* output bytes pending: stop reading this client */
+    LOW_WATER = 16 * 1024,   /* ... and read again once it is down to this */
+    LINGER_MS = 500,         /* a closing client gets this long to send its FIN */
+    SHUTDOWN_MS = 2000,      /* after SIGTERM, everyone is closed within this */
+    FIRST_CLIENT = 2,        /* r.pfds: [0] the stop pipe, [1] the listener, then clients */
 };
 
+enum deadline { IDLE, LINE, WRITE, LINGER, DEADLINES };
+static const char *const timeout_reason[DEADLINES] = {"timeout", "line-timeout", "write-timeout",
+                                                     NULL /* the reason closing began */};
+
+enum reason { R_NONE, R_TOO_LONG, R_SHUTDOWN };
+static const char *const reason_name[] = {NULL, "too-long", "shutdown"};
+
+enum { WATCH_IN = 1, WATCH_OUT = 2 };
+
+/* One connection, in the slot of the table indexed by its fd (as in redis
+ * ae.c). No buffer is allocated until bytes arrive. */
 struct client {
-    struct conn c;            /* fd, peer, accepted_ms: what the log needs */
-    enum state state;
-    struct iobuf *in, *out;   /* NULL while empty: idle clients hold no buffers */
-    const char *close_after;  /* close with this reason once `out` is sent */
-    long long idle_by, line_by, write_by, linger_by;  /* now_ms() times; 0 = none */
+    size_t slot;                  /* its entry in r.pfds */
+    struct iobuf *in, *out;       /* NULL while empty */
+    long long accepted_ms;
+    long long by[DEADLINES];      /* now_ms() time each deadline falls; 0 = not running */
+    struct peer_addr peer;
+    int fd;
+    unsigned used : 1;            /* this slot holds a connection */
+    unsigned paused : 1;          /* too much output pending: not reading */
+    unsigned peer_eof : 1;        /* the client sent FIN */
+    unsigned lingering : 1;       /* we sent FIN; discarding input until the client's */
+    unsigned char watching;       /* WATCH_* asked of poll() */
+    unsigned char close_after;    /* enum reason: close once the output is sent */
 };
 
-static struct options opts;
-static struct pollfd *pfds;       /* [0] stop pipe, [1] listener, [2 + i] clients[i] */
-static struct client **clients;
-static size_t nclients, capacity;
-enum { FIRST_CLIENT = 2 };
+static struct {
+    struct options opts;
+    int listen_fd, stop_fd;
+    struct client *clients;       /* indexed by fd */
+    size_t table_size, nclients;
+    struct pollfd *pfds;          /* what poll() watches: FIRST_CLIENT + nclients */
+    int accept_paused;            /* out of descriptors: listener not watched */
+    int stopping;
+    long long stop_by;
+} r;
 
-static void close_client(size_t i, const char *reason);
-static void send_output(size_t i, long long now);
+static void close_client(struct client *c, const char *reason);
+static void watch_listener(short events);
+static void start_lingering(struct client *c, long long now);
 
-/* ---- deadlines: the point of this lesson --------------------------- */
+/* ---- deadlines: data in each client, scanned every turn ----------------- */
 
-/* include deadline */
-/* The deadline that applies to c in its current state, or 0 for none. */
-static long long client_deadline(const struct client *c)
+/* The deadline that can end c now, and which one it is (-1: none). While
+ * output is pending the client owes us reading (WRITE); while not, bytes
+ * (IDLE); a line begun must end (LINE) unless we stopped reading. */
+static long long nearest_deadline(const struct client *c, int *which)
 {
-    switch (c->state) {
-    case READING: {
-        long long d = c->idle_by;
-        if (c->line_by && (!d || c->line_by < d))
-            d = c->line_by;
-        return d;
+    int candidates[3], n = 0;
+    if (c->lingering) {
+        candidates[n++] = LINGER;
+    } else {
+        candidates[n++] = iobuf_len(c->out) ? WRITE : IDLE;
+        if (!c->paused && !c->peer_eof)
+            candidates[n++] = LINE;
     }
-    case WRITING: return c->write_by;
-    case LINGERING: return c->linger_by;
+    long long best = 0;
+    *which = -1;
+    for (int i = 0; i < n; i++) {
+        long long d = c->by[candidates[i]];
+        if (d && (!best || d < best)) {
+            best = d;
+            *which = candidates[i];
+        }
     }
-    return 0;
+    return best;
 }
-/* end deadline */
+
+/* include expire */
+/* Close (or begin closing) every client whose nearest deadline has passed.
+ * Backwards: closing a client moves the last one into its slot. */
+static void expire_deadlines(long long now)
+{
+    for (size_t k = FIRST_CLIENT + r.nclients; k-- > FIRST_CLIENT;) {
+        struct client *c = &r.clients[r.pfds[k].fd];
+        int which;
+        long long d = nearest_deadline(c, &which);
+        if (!d || d > now)
+            continue;
+        if (which == LINGER)
+            close_client(c, reason_name[c->close_after]);
+        else
+            close_client(c, timeout_reason[which]);
+    }
+}
+/* end expire */
 
 /* include next_timeout */
-/* How long poll() may sleep: until the nearest deadline of any client.
- * Deadlines due at `now` were expired just before, so each one left is at
- * least 1 ms away: the timeout is -1 (no deadlines) or >= 1, never 0. */
+/* How long poll() may sleep: until the nearest deadline of any client (or
+ * the shutdown deadline), in ms, -1 for none. Due deadlines were expired
+ * just before, so each one left is in the future: never 0, a busy spin. */
 static int next_timeout(long long now)
 {
-    long long nearest = 0;
-    for (size_t i = 0; i < nclients; i++) {
-        long long d = client_deadline(clients[i]);
-        if (d && (!nearest || d < nearest))
-            nearest = d;
+    long long wake = r.stopping ? r.stop_by : 0;
+    for (size_t k = FIRST_CLIENT; k < FIRST_CLIENT + r.nclients; k++) {
+        int which;
+        long long d = nearest_deadline(&r.clients[r.pfds[k].fd], &which);
+        if (d && (!wake || d < wake))
+            wake = d;
     }
-    if (!nearest)
-        return -1;                 /* nothing can time out: wait for events only */
-    /* now_ms() rounds the clock down, so this rounds the wait up: poll()
-     * never returns before the deadline and finds nothing due (a spin). */
-    long long left = nearest - now;
-    if (left < 1)
-        left = 1;
-    return left > INT_MAX ? INT_MAX : (int)left;
+    return timeout_until(wake, now);    /* rounds up: never wakes before it */
 }
 /* end next_timeout */
 
-/* Close every client whose deadline has passed, with the reason it passed. */
-static void expire_deadlines(long long now)
+/* ---- after every event: tell poll() what c waits for -------------------- */
+
+/* include settle */
+static void settle(struct client *c)
 {
-    for (size_t i = nclients; i-- > 0;) {
-        struct client *c = clients[i];
-        long long d = client_deadline(c);
-        if (!d || d > now)
-            continue;
-        if (c->state == WRITING)
-            close_client(i, "write-timeout");
-        else if (c->state == LINGERING)
-            close_client(i, c->close_after);
-        else if (d == c->line_by)
-            close_client(i, "line-timeout");
-        else
-            close_client(i, "timeout");
-    }
+    if (!c->used)
+        return;                                  /* closed while handling the event */
+    unsigned char want = 0;
+    if (c->lingering || (!c->paused && !c->peer_eof && !c->close_after))
+        want |= WATCH_IN;
+    if (iobuf_len(c->out))
+        want |= WATCH_OUT;
+    r.pfds[c->slot].events = (short)((want & WATCH_IN ? POLLIN : 0) | (want & WATCH_OUT ? POLLOUT : 0));
+    c->watching = want;
 }
+/* end settle */
 
-/* ---- one client's events -------------------------------------------- */
+/* ---- output: buffered, with backpressure ------------------------------ */
 
-/* Wait for what the state needs: bytes (and FIN) or room to write. */
-static void set_state(size_t i, enum state s)
+/* include flush */
+/* Send what the kernel takes; keep the rest for POLLOUT. */
+static void flush_output(struct client *c, long long now)
 {
-    clients[i]->state = s;
-    pfds[FIRST_CLIENT + i].events = s == WRITING ? POLLOUT : POLLIN;
-}
-
-/* Queue the reply to a line that is too long; close well once it is sent. */
-static void reply_too_long(struct client *c)
-{
-    static const char err[] = "ERR line too long\n";
-    iobuf_free(&c->in);
-    if (iobuf_append(&c->out, err, sizeof err - 1) == 0)
-        c->close_after = "too-long";
-}
-
-/* Move every whole line from input to output (the echo), then check what
- * is left: a line too long, or a line begun, which starts the line clock. */
-static void frame_lines(size_t i, long long now)
-{
-    struct client *c = clients[i];
-    size_t len;
-    while ((len = iobuf_line_length(c->in)) > 0) {
-        if (iobuf_append(&c->out, iobuf_data(c->in), len) < 0) {
-            close_client(i, "error");
-            return;
-        }
-        iobuf_consume(&c->in, len);
-        c->line_by = 0;                          /* that line made it in time */
-    }
-    if (iobuf_len(c->in) > (size_t)opts.max_line)
-        reply_too_long(c);
-    else if (iobuf_len(c->in) > 0 && !c->line_by && opts.line_timeout_ms)
-        c->line_by = now + opts.line_timeout_ms;  /* a new line has begun */
-    if (iobuf_len(c->out) > 0)
-        send_output(i, now);
-}
-
-/* The client sent FIN: echo an unfinished last line, then close. */
-static void on_eof(size_t i, long long now)
-{
-    struct client *c = clients[i];
-    if (iobuf_len(c->in) == 0) {
-        close_client(i, "eof");
-        return;
-    }
-    iobuf_append(&c->out, iobuf_data(c->in), iobuf_len(c->in));
-    iobuf_free(&c->in);
-    c->close_after = "eof";
-    send_output(i, now);
-}
-
-/* After an error reply: send our FIN, keep reading (and discarding) until
- * the client's FIN, so unread input does not turn our close() into an RST
- * that could destroy the reply before the client reads it. */
-static void start_lingering(size_t i, long long now)
-{
-    struct client *c = clients[i];
-    shutdown(c->c.fd, SHUT_WR);
-    c->linger_by = now + LINGER_MS;
-    set_state(i, LINGERING);
-}
-
-static void drain_input(size_t i)
-{
-    char sink[4096];
-    for (;;) {
-        ssize_t n = recv(clients[i]->c.fd, sink, sizeof sink, 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        close_client(i, clients[i]->close_after);  /* FIN (or RST): done */
-        return;
-    }
-}
-
-static void on_readable(size_t i, long long now)
-{
-    struct client *c = clients[i];
-    if (c->state == LINGERING) {
-        drain_input(i);
-        return;
-    }
-    size_t room;
-    char *space = iobuf_space(&c->in, (size_t)opts.max_line + 1, &room);
-    if (!space) {
-        close_client(i, "error");
-        return;
-    }
-    ssize_t n = recv(c->c.fd, space, room, 0);
-    if (n > 0) {
-        iobuf_added(c->in, (size_t)n);
-        if (opts.idle_timeout_ms)
-            c->idle_by = now + opts.idle_timeout_ms;  /* bytes came: the idle clock restarts */
-        frame_lines(i, now);
-        return;
-    }
-    if (iobuf_len(c->in) == 0)
-        iobuf_free(&c->in);                       /* nothing came: hold no memory */
-    if (n == 0)
-        on_eof(i, now);
-    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        close_client(i, reason_for_errno(errno));
-}
-
-/* Write what the kernel takes. Stop reading until all of it is sent, so
- * a client that does not read cannot make us buffer without bound. */
-static void send_output(size_t i, long long now)
-{
-    struct client *c = clients[i];
     while (iobuf_len(c->out) > 0) {
-        ssize_t n = send(c->c.fd, iobuf_data(c->out), iobuf_len(c->out), MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, iobuf_data(c->out), iobuf_len(c->out), MSG_NOSIGNAL);
         if (n > 0) {
             /* A reply taken whole starts the next one's clock; progress
              * inside a reply does not restart it (lesson 05's promise). */
-            if (opts.write_timeout_ms && memchr(iobuf_data(c->out), '\n', (size_t)n))
-                c->write_by = now + opts.write_timeout_ms;
-            iobuf_consume(&c->out, (size_t)n);
+            if (r.opts.write_timeout_ms && memchr(iobuf_data(c->out), '\n', (size_t)n))
+                c->by[WRITE] = now + r.opts.write_timeout_ms;
+            iobuf_consume(&c->out, (size_t)n);   /* frees the buffer once empty */
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (c->state != WRITING) {
-                c->write_by = opts.write_timeout_ms ? now + opts.write_timeout_ms : 0;
-                set_state(i, WRITING);
-            }
-            return;
-        }
-        close_client(i, reason_for_errno(errno));
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;                               /* the client's window is full: wait */
+        close_client(c, reason_for_errno(errno));
         return;
     }
-    c->write_by = 0;
-    set_state(i, READING);
-    if (opts.idle_timeout_ms)
-        c->idle_by = now + opts.idle_timeout_ms;  /* we wait for the client again: from now */
-    if (c->close_after && !strcmp(c->close_after, "too-long"))
-        start_lingering(i, now);
-    else if (c->close_after)
-        close_client(i, c->close_after);
+}
+/* end flush */
+
+/* Queue bytes for the client; the write deadline starts with the first. */
+static int queue_output(struct client *c, const char *p, size_t len, long long now)
+{
+    if (iobuf_len(c->out) == 0)
+        c->by[WRITE] = r.opts.write_timeout_ms ? now + r.opts.write_timeout_ms : 0;
+    return iobuf_append(&c->out, p, len);
 }
 
-/* ---- the loop -------------------------------------------------------- */
+/* ---- input: lines ------------------------------------------------------ */
 
-static void close_client(size_t i, const char *reason)
+/* include frame */
+/* Echo every whole line held. With HIGH_WATER bytes of output pending,
+ * stop: pause reading until the client takes its replies (backpressure).
+ * Then look at what is left: a line too long, a line begun (its clock
+ * starts), or after the client's FIN an unfinished last line (echoed). */
+static void frame_lines(struct client *c, long long now)
 {
-    struct client *c = clients[i];
-    close(c->c.fd);
-    log_close(&c->c, reason);
+    size_t len;
+    while ((len = iobuf_line_length(c->in)) > 0) {
+        if (iobuf_len(c->out) >= HIGH_WATER) {
+            c->paused = 1;                       /* lines wait in `in`; no reading */
+            return;
+        }
+        if (queue_output(c, iobuf_data(c->in), len, now) < 0) {
+            close_client(c, "error");
+            return;
+        }
+        iobuf_consume(&c->in, len);
+        c->by[LINE] = 0;                         /* that line made it in time */
+    }
+    if (iobuf_len(c->in) > (size_t)r.opts.max_line) {
+        static const char err[] = "ERR line too long\n";
+        iobuf_free(&c->in);
+        c->close_after = R_TOO_LONG;
+        if (queue_output(c, err, sizeof err - 1, now) < 0)
+            close_client(c, "error");
+    } else if (c->peer_eof && iobuf_len(c->in) > 0) {
+        if (queue_output(c, iobuf_data(c->in), iobuf_len(c->in), now) < 0)
+            close_client(c, "error");
+        iobuf_free(&c->in);
+    } else if (iobuf_len(c->in) > 0 && !c->by[LINE] && r.opts.line_timeout_ms) {
+        c->by[LINE] = now + r.opts.line_timeout_ms;  /* a new line has begun */
+    }
+}
+/* end frame */
+
+/* All output sent: close after a half-close, begin closing well, or wait
+ * for the client's next line (its idle clock starts now). */
+static void output_drained(struct client *c, long long now)
+{
+    if (c->close_after && c->peer_eof)
+        close_client(c, reason_name[c->close_after]);  /* its FIN is in: nothing to drain */
+    else if (c->close_after)
+        start_lingering(c, now);
+    else if (c->peer_eof && !iobuf_len(c->in))
+        close_client(c, "eof");                  /* half-close: every reply is out */
+    else if (r.opts.idle_timeout_ms)
+        c->by[IDLE] = now + r.opts.idle_timeout_ms;  /* we wait for the client again */
+}
+
+/* include pump */
+/* Echo and send all that can go now. When the output drains to LOW_WATER,
+ * lift the backpressure and frame the lines that waited. */
+static void pump(struct client *c, long long now)
+{
+    for (;;) {
+        frame_lines(c, now);
+        if (c->used)
+            flush_output(c, now);
+        if (!c->used)
+            return;
+        if (!c->paused || iobuf_len(c->out) > LOW_WATER)
+            break;
+        c->paused = 0;
+    }
+    if (!iobuf_len(c->out))
+        output_drained(c, now);
+}
+/* end pump */
+
+/* include read */
+static void on_readable(struct client *c, long long now)
+{
+    size_t room;
+    char *space = iobuf_space(&c->in, (size_t)r.opts.max_line + 1, &room);
+    if (!space) {
+        close_client(c, "error");                /* ENOMEM (a full line was framed already) */
+        return;
+    }
+    ssize_t n = recv(c->fd, space, room, 0);
+    if (n < 0 || n == 0) {
+        if (iobuf_len(c->in) == 0)
+            iobuf_free(&c->in);                  /* nothing came: hold no memory */
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            close_client(c, reason_for_errno(errno));
+        if (n < 0)
+            return;
+        c->peer_eof = 1;                         /* FIN: no more lines will come */
+    } else {
+        iobuf_added(c->in, (size_t)n);
+        if (r.opts.idle_timeout_ms)
+            c->by[IDLE] = now + r.opts.idle_timeout_ms;
+    }
+    pump(c, now);
+}
+/* end read */
+
+/* ---- closing well ------------------------------------------------------- */
+
+/* Send our FIN, then read and discard until the client's FIN (or LINGER_MS):
+ * closing with unread input would send RST, which can destroy our last
+ * reply in the client's kernel before the client reads it. */
+static void start_lingering(struct client *c, long long now)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = 1;
+    c->by[LINGER] = now + LINGER_MS;
+    iobuf_free(&c->in);
+}
+
+static void discard_input(struct client *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        close_client(c, reason_name[c->close_after]);  /* the client's FIN (or RST) */
+        return;
+    }
+}
+
+static void close_client(struct client *c, const char *reason)
+{
+    struct conn log = {.fd = c->fd, .accepted_ms = c->accepted_ms};
+    peer_addr_format(&c->peer, log.peer, sizeof log.peer);
+    size_t last = FIRST_CLIENT + r.nclients - 1;  /* the last client takes c's entry */
+    r.pfds[c->slot] = r.pfds[last];
+    r.clients[r.pfds[last].fd].slot = c->slot;
+    close(c->fd);
+    log_close(&log, reason);
     iobuf_free(&c->in);
     iobuf_free(&c->out);
-    free(c);
-    nclients--;                                   /* the last client takes slot i */
-    clients[i] = clients[nclients];
-    pfds[FIRST_CLIENT + i] = pfds[FIRST_CLIENT + nclients];
-    pfds[1].events = POLLIN;                      /* an fd is free: accept again */
+    memset(c, 0, sizeof *c);
+    r.nclients--;
+    if (r.accept_paused && !r.stopping)          /* a descriptor is free again */
+        watch_listener(POLLIN);
 }
 
-static int add_client(const struct conn *conn)
+/* ---- accepting ---------------------------------------------------------- */
+
+/* Close a connection we will not serve, with a log line saying why. */
+static void refuse(int fd, const struct sockaddr *sa, const char *reason)
 {
-    if (nclients == capacity) {
-        size_t cap = capacity ? capacity * 2 : 64;
-        struct pollfd *p = realloc(pfds, (FIRST_CLIENT + cap) * sizeof *p);
-        if (p) pfds = p;
-        struct client **cl = realloc(clients, cap * sizeof *cl);
-        if (cl) clients = cl;
-        if (!p || !cl)
-            return -1;
-        capacity = cap;
-    }
-    struct client *c = calloc(1, sizeof *c);
-    if (!c)
-        return -1;
-    c->c = *conn;
-    c->idle_by = opts.idle_timeout_ms ? conn->accepted_ms + opts.idle_timeout_ms : 0;
-    clients[nclients] = c;
-    pfds[FIRST_CLIENT + nclients] = (struct pollfd){.fd = conn->fd, .events = POLLIN};
-    nclients++;
-    return 0;
+    struct peer_addr p;
+    struct conn log = {.fd = fd, .accepted_ms = now_ms()};
+    peer_addr_save(&p, sa);
+    peer_addr_format(&p, log.peer, sizeof log.peer);
+    close(fd);
+    log_event("refuse", &log, reason);
 }
 
-/* Accept every waiting connection. Out of descriptors, stop watching the
- * listener until a client closes; with no client to close (ENFILE is
- * system-wide), wait 50 ms and try again. Lesson 11 answers EMFILE better. */
+/* Watch the listener, or stop watching it (0) while we cannot accept. */
+static void watch_listener(short events)
+{
+    r.pfds[1].events = events;
+    r.accept_paused = !events;
+}
+
+/* include pause_accepting */
+/* Out of descriptors (EMFILE, or ENFILE: the whole system is out): the
+ * connection stays queued and the listener stays readable, so poll() would
+ * report it again at once, a spin. Stop watching the listener until a client
+ * closes and frees a descriptor (lesson 09 did the same). With no client to
+ * close, wait 50 ms and try again instead. */
+static void pause_accepting(void)
+{
+    if (r.nclients == 0)
+        poll(NULL, 0, 50);
+    else
+        watch_listener(0);
+}
+/* end pause_accepting */
+
+static void add_client(int fd, const struct sockaddr *sa, long long now)
+{
+    if (set_dead_peer_options(fd, &r.opts) < 0) {   /* lesson 06 */
+        refuse(fd, sa, "reason=error");
+        return;
+    }
+    struct client *c = &r.clients[fd];
+    *c = (struct client){.fd = fd, .used = 1, .accepted_ms = now, .watching = WATCH_IN,
+                         .slot = FIRST_CLIENT + r.nclients};
+    peer_addr_save(&c->peer, sa);
+    r.pfds[c->slot] = (struct pollfd){.fd = fd, .events = POLLIN};
+    r.nclients++;
+    if (r.opts.idle_timeout_ms)
+        c->by[IDLE] = now + r.opts.idle_timeout_ms;
+}
+
+/* include accept */
 static void accept_clients(void)
 {
     for (;;) {
-        struct conn conn;
-        if (accept_nonblocking(pfds[1].fd, &conn) < 0) {
-            if ((errno == EMFILE || errno == ENFILE) && nclients == 0) {
-                poll(NULL, 0, 50);                    /* no client to close: back off, retry */
-                return;
-            }
-            if (errno == EMFILE || errno == ENFILE)
-                pfds[1].events = 0;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(r.listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return;                                   /* EAGAIN: no one else waiting */
+            if (errno == EMFILE || errno == ENFILE)
+                pause_accepting();
+            return;                              /* EAGAIN: the queue is empty */
         }
-        if (set_dead_peer_options(conn.fd, &opts) < 0 || add_client(&conn) < 0) {  /* lesson 06 */
-            close(conn.fd);
-            log_close(&conn, "error");
-        }
+        if ((size_t)fd >= r.table_size)
+            refuse(fd, (struct sockaddr *)&ss, "reason=no-fds");
+        else
+            add_client(fd, (struct sockaddr *)&ss, now_ms());  /* a long queue takes a while */
     }
+}
+/* end accept */
+
+/* ---- stopping ----------------------------------------------------------- */
+
+/* SIGINT/SIGTERM: accept no more; let every client have its replies, then
+ * close each one well. What is still open at stop_by is closed anyway. */
+static void begin_shutdown(long long now)
+{
+    r.stopping = 1;
+    r.stop_by = now + SHUTDOWN_MS;
+    close(r.listen_fd);                          /* new connections are refused */
+    r.pfds[1].fd = -1;                           /* poll() skips a negative fd */
+    for (size_t fd = 0; fd < r.table_size; fd++) {
+        struct client *c = &r.clients[fd];
+        if (!c->used || c->lingering)
+            continue;
+        if (iobuf_len(c->out) > 0)
+            c->close_after = R_SHUTDOWN;         /* finish writing first */
+        else if (c->peer_eof)
+            close_client(c, "eof");
+        else {
+            c->close_after = R_SHUTDOWN;
+            start_lingering(c, now);
+        }
+        settle(c);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void dispatch(const struct pollfd *p, long long now)
+{
+    int fd = p->fd;
+    if (fd == r.stop_fd) {
+        if (!r.stopping)
+            begin_shutdown(now);
+        char drain[64];
+        while (read(r.stop_fd, drain, sizeof drain) > 0) {}
+        return;
+    }
+    if (fd == r.listen_fd) {
+        if (!r.stopping)
+            accept_clients();
+        return;
+    }
+    struct client *c = &r.clients[fd];
+    if (!c->used)
+        return;
+    if ((p->revents & POLLOUT) || ((p->revents & (POLLERR | POLLHUP)) && !(c->watching & WATCH_IN)))
+        pump(c, now);
+    if (c->used && (p->revents & (POLLIN | POLLERR | POLLHUP)) && (c->watching & WATCH_IN)) {
+        if (c->lingering)
+            discard_input(c);
+        else
+            on_readable(c, now);
+    }
+    settle(c);
 }
 
 /* include loop */
@@ -337,51 +480,64 @@ static void run_loop(void)
     for (;;) {
         long long now = now_ms();
         expire_deadlines(now);
-        int ready = poll(pfds, FIRST_CLIENT + nclients, next_timeout(now));
-        if (ready < 0 && errno != EINTR) {
+        if (r.stopping && (r.nclients == 0 || now >= r.stop_by))
+            return;
+        /* now_ms() again: closing many expired clients takes time */
+        int n = poll(r.pfds, FIRST_CLIENT + r.nclients, next_timeout(now_ms()));
+        if (n < 0 && errno != EINTR) {
             perror("poll");
             return;
         }
-        if (ready <= 0)
-            continue;                         /* a timeout: expire on the next turn */
         now = now_ms();
-        if (pfds[0].revents)
-            return;                           /* SIGINT or SIGTERM */
-        if (pfds[1].revents & POLLIN)
-            accept_clients();
-        for (size_t i = nclients; i-- > 0;) { /* backwards: closing moves the last into i */
-            short ev = pfds[FIRST_CLIENT + i].revents;
-            if (ev & (POLLIN | POLLHUP | POLLERR))
-                clients[i]->state == WRITING ? send_output(i, now) : on_readable(i, now);
-            else if (ev & POLLOUT)
-                send_output(i, now);
+        if (n <= 0)
+            continue;                            /* a timeout: expire on the next turn */
+        /* Backwards: closing a client moves the last one into its entry, and
+         * clients accepted now go after the end, with no events yet. */
+        for (size_t k = FIRST_CLIENT + r.nclients; k-- > 0;) {
+            if (k >= FIRST_CLIENT + r.nclients || !r.pfds[k].revents)
+                continue;
+            struct pollfd p = r.pfds[k];
+            r.pfds[k].revents = 0;
+            dispatch(&p, now);
         }
     }
 }
 /* end loop */
 
+/* One table slot per possible descriptor (RLIMIT_NOFILE, at most 1M):
+ * calloc'd pages are untouched until a connection uses its slot. */
+static size_t table_size(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 20))
+        return 1u << 20;
+    return (size_t)rl.rlim_cur;
+}
+
 int main(int argc, char **argv)
 {
-    options_parse(argc, argv,
-                  OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE | OPT_WRITE_TIMEOUT |
-                  OPT_USER_TIMEOUT | OPT_KEEPALIVE, &opts);
-    int stop_fd = stop_signal_pipe();
-    opts.before_bind = reuse_address;   /* lesson 08: restart despite TIME-WAIT */
-    int listen_fd = listen_and_announce(&opts);
-    if (stop_fd < 0 || set_nonblocking(listen_fd) < 0) {
+    options_parse(argc, argv, OPT_IDLE_TIMEOUT | OPT_LINE_TIMEOUT | OPT_MAX_LINE |
+                              OPT_WRITE_TIMEOUT | OPT_USER_TIMEOUT | OPT_KEEPALIVE, &r.opts);
+    r.stop_fd = stop_signal_pipe();
+    r.table_size = table_size();
+    r.clients = calloc(r.table_size, sizeof *r.clients);
+    r.pfds = calloc(FIRST_CLIENT + r.table_size, sizeof *r.pfds);
+    if (r.stop_fd < 0 || !r.clients || !r.pfds) {
         perror("setup");
         return 1;
     }
-    pfds = malloc(FIRST_CLIENT * sizeof *pfds);
-    if (!pfds)
-        return 1;
-    pfds[0] = (struct pollfd){.fd = stop_fd, .events = POLLIN};
-    pfds[1] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+    r.opts.before_bind = reuse_address;   /* lesson 08: restart despite TIME-WAIT */
+    r.listen_fd = listen_and_announce(&r.opts);
+    set_nonblocking(r.listen_fd);
+    r.pfds[0] = (struct pollfd){.fd = r.stop_fd, .events = POLLIN};
+    r.pfds[1] = (struct pollfd){.fd = r.listen_fd, .events = POLLIN};
     run_loop();
-    while (nclients > 0)                      /* stopping: close everyone */
-        close_client(nclients - 1, "shutdown");
-    close(listen_fd);
-    free(pfds);
-    free(clients);
+    for (size_t fd = 0; fd < r.table_size; fd++)   /* the shutdown deadline passed */
+        if (r.clients[fd].used)
+            close_client(&r.clients[fd], "shutdown");
+    if (!r.stopping)
+        close(r.listen_fd);
+    free(r.pfds);
+    free(r.clients);
     return 0;
 }
