@@ -105,14 +105,29 @@ _wait_until() {
 
 # start_server [OPTIONS...]: start the server on port 0 in the background.
 # Sets SERVER_PID and PORT; its stdout and stderr go to $SERVER_OUT and $SERVER_LOG.
+# Port 0 can hand out a port whose earlier server (another test of a busy
+# suite) left sockets behind: TIME-WAIT lasts 60 s, on its side or its
+# clients', and bind() only checks that nothing listens there. Every count
+# of this test's sockets would count those too (seen: 268 old TIME-WAIT
+# sockets in a test that expected none), so such a port is given back and
+# another one taken. Not with --port: a test that names its port wants to
+# see what is there.
 start_server() {
   SERVER_OUT="$BATS_TEST_TMPDIR/server.out"
   SERVER_LOG="$BATS_TEST_TMPDIR/server.log"
-  local bin; bin=$(server_binary)
+  local bin try; bin=$(server_binary)
   [[ -x $bin ]] || fail "no server binary at $bin: run make first"
-  launch_server "$bin" "$SERVER_OUT" "$SERVER_LOG" "$@" || fail "$LAUNCH_ERROR"
+  for try in 1 2 3 4 5; do
+    launch_server "$bin" "$SERVER_OUT" "$SERVER_LOG" "$@" || fail "$LAUNCH_ERROR"
+    if [[ " $* " == *" --port "* ]] || port_is_fresh "$PORT"; then break; fi
+    halt "$SERVER_PID"
+    SERVER_PID=
+  done
   start_timeline
 }
+
+# port_is_fresh PORT: no socket but our listener has PORT at either end.
+port_is_fresh() { ! ss -Htan "( sport = :$1 or dport = :$1 )" | grep -qv '^LISTEN'; }
 
 # ---- a picture of what a failed check saw (KIT_TIMELINE=1) -------------
 #
