@@ -191,16 +191,16 @@ expect_asleep() {
   start_peer b --mode slowloris --interval 5000 --size 100 --hold 10000
   # 500 ms after its first byte, and 1.5 s is plenty for it to connect and send that byte
   WAIT_MS=1500 expect_log 'reason=line-timeout' -eq 1 \
-    "the client that stopped mid-line should be cut at --line-timeout 500, long before the older client's idle deadline: poll() must wake for the nearest deadline of every client, and a half line's deadline is its line deadline (client_deadline())"
+    "the client that stopped mid-line should be cut at --line-timeout 500, long before the older client's idle deadline: poll() must wake for the nearest deadline of every client, and a half line's deadline is its line deadline (nearest_deadline())"
   expect_close_times line-timeout 495 900 \
-    "the nearest deadline was this client's line deadline, not the older client's idle one: next_timeout() must look at every client's client_deadline(), not only the first's, and take the nearest"
+    "the nearest deadline was this client's line deadline, not the older client's idle one: next_timeout() must look at every client's nearest_deadline(), not only the first's, and take the nearest"
   [[ $(log_count 'reason=timeout') -eq 0 ]] ||
     fail "the silent client was closed for idleness before its 2000 ms: $(grep '^close' "$SERVER_LOG")"
 }
 
 # bats test_tags=fix
 @test "fix: a client that stops reading, beside one that reads: the reader is served, the other cut at --write-timeout, the loop asleep meanwhile" {
-  # no-read client: its Recv-Q and our Send-Q fill -> send() EAGAIN -> WRITING: only the write deadline runs
+  # no-read client: its Recv-Q and our Send-Q fill -> send() EAGAIN -> output waits: only the write deadline runs
   # (its idle clock is stale: we stopped reading it) -> poll() sleeps until it -> close(); the echo client is unaffected
   start_server --idle-timeout 300 --write-timeout 2000
   start_peer reader --mode echo --lines 15 --interval 100 --hold 10000

@@ -368,8 +368,8 @@ static void watch_listener(short events)
 /* Out of descriptors (EMFILE, or ENFILE: the whole system is out): the
  * connection stays queued and the listener stays readable, so poll() would
  * report it again at once, a spin. Stop watching the listener until a client
- * closes and frees a descriptor (lesson 09 did the same). With no client to
- * close, wait 50 ms and try again instead. */
+ * closes and frees a descriptor. With no client to close, wait 50 ms and try
+ * again instead. */
 static void pause_accepting(void)
 {
     if (r.nclients == 0)

@@ -1,7 +1,8 @@
 # Lesson 09 demo: an event loop that sleeps through its deadlines, then the fix.
 # 200 silent clients connect to a one-thread poll() server with
-# --idle-timeout 1000. The starter's poll() waits forever, so nobody is reaped
-# until an unrelated client wakes the loop; the solution reaps them on time.
+# --idle-timeout 1000. The starter's next_timeout() returns -1, so poll() waits
+# forever and nobody is reaped until an unrelated client connects and wakes the
+# loop; the solution reaps them on time.
 
 count=200 idle=1000
 
@@ -24,8 +25,9 @@ silent_clients() { # start $count silent clients in the background
 }
 
 title "Lesson 09: an event loop must wake up for its deadlines"
-say "One thread, non-blocking sockets, poll(). Each client has an idle deadline"
-say "($idle ms); the loop closes overdue clients each time poll() returns."
+say "One thread, non-blocking sockets, poll(). Each client's idle deadline, c->by[IDLE],"
+say "is $idle ms after its accept or last byte; expire_deadlines() closes overdue clients"
+say "each time poll() returns."
 
 title "1. The starter: poll(fds, n, -1), wait until a socket is ready"
 start_server "$kit/lessons/09-event-loop/server" --idle-timeout "$idle"
@@ -43,11 +45,11 @@ sleep 0.2
 say "  server ESTAB $(server_count established)   reaped: $(grep -c 'reason=timeout' "$SERVER_LOG"), the first log line:"
 say "  $(grep -m1 'reason=timeout' "$SERVER_LOG")"
 late=$(( $(sed -n '1s/.*after=\([0-9]*\)ms.*/\1/p' <(grep -m1 'reason=timeout' "$SERVER_LOG")) - idle ))
-say "${RED}Its event woke the loop; only then were the deadlines checked, $late ms late.${OFF}"
+say "${RED}Its connection woke poll(); only then were the deadlines checked, $late ms late.${OFF}"
 stop_server
 pause
 
-title "2. The solution: poll()'s timeout is the time left until the nearest deadline"
+title "2. The solution: next_timeout() is the time left until the nearest deadline"
 start_server "$kit/solutions/09-event-loop/server" --idle-timeout "$idle"
 start_recording "The solution: solutions/09-event-loop/server --idle-timeout $idle"
 say "$count silent clients connect at t=0. Their deadline is t=$idle ms."
