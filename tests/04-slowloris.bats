@@ -97,7 +97,9 @@ rss_grown_kb() { echo $(( $(peak_rss_kb) - rss_before )); }
 # bats test_tags=fix
 @test "fix: a 32 MB line with no end does not grow the server's memory" {
   # client sends 32 MB -> server reads MAX+1 bytes, answers ERR, close() -> RST to the sender
-  start_line_server
+  # (long timeouts: only --max-line may end this line, however slowly a
+  # loaded machine runs the client)
+  start_server --idle-timeout 10000 --line-timeout 10000 --max-line $MAX
   rss_before=$(peak_rss_kb)
   run_client --mode close --size 33554432
   _expect -lt 8000 "kB more peak memory (VmHWM) in the server after one 32 MB line" \
