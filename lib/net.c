@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>  /* TCP_USER_TIMEOUT, TCP_KEEP* (Linux) */
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>

@@ -6,15 +6,14 @@
 # the descriptors run out.
 #
 # Tagged `bug`: facts about the pristine starter. Tagged `fix`: what a fixed
-# server must do. Many connections come from tools/loadgen (one process, epoll).
+# server must do.
 
 load helpers
 load loop-helpers
 
 setup() {
   trace_test_file_only
-  ulimit -n 8192 2>/dev/null || true
-  [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
+  ulimit -n 8192 2>/dev/null || true   # 200 clients in one tools/client
 }
 
 # listen_queue: how many connections wait in the listener's accept queue
