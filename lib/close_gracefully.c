@@ -12,9 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* How long a closing server keeps reading what the client still sends. */
-#define LINGER_MS 1000
-
 void close_gracefully(int fd)
 {
     shutdown(fd, SHUT_WR);      /* our FIN, after all we wrote */

@@ -92,6 +92,11 @@ int set_dead_peer_options(int fd, const struct options *o);
  * then close(). (lib/close_gracefully.c; lesson 07 writes its own.) */
 void close_gracefully(int fd);
 
+/* How long a closing server keeps reading (and throwing away) what the
+ * client still sends, before it closes anyway: lesson 07's lingering close,
+ * the same in every lesson from 07 on, threads and loops. */
+enum { LINGER_MS = 1000 };
+
 /* Lesson 08's fix, for the lessons after it, as options.before_bind:
  * SO_REUSEADDR, so a restarted server binds its port while its old
  * connections sit in TIME-WAIT. (lib/reuse_address.c; lesson 08 writes its

@@ -41,9 +41,6 @@
 
 static struct options opts;
 
-/* How long a closing server keeps reading what the client still sends. */
-#define LINGER_MS 1000
-
 /* include failure_reason */
 /* Why a read or write that had `deadline` failed with err, for the log.
  * ETIMEDOUT is our own deadline only once it has passed; before that it is

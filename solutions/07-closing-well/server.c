@@ -21,9 +21,6 @@
 
 static struct options opts;
 
-/* How long a closing server keeps reading what the client still sends. */
-#define LINGER_MS 1000
-
 /* include close_gracefully */
 /* Close fd so that the client gets every byte we sent, then EOF, never RST. */
 void close_gracefully(int fd)

@@ -49,7 +49,6 @@
 enum {
     HIGH_WATER = 64 * 1024,  /* output bytes pending: stop reading this client */
     LOW_WATER = 16 * 1024,   /* ... and read again once it is down to this */
-    LINGER_MS = 500,         /* a closing client gets this long to send its FIN */
     SHUTDOWN_MS = 2000,      /* after SIGTERM, everyone is closed within this */
     MAX_EVENTS = 256,        /* events taken from epoll per wait */
 };
@@ -58,8 +57,8 @@ enum deadline { IDLE, LINE, WRITE, LINGER, DEADLINES };
 static const char *const timeout_reason[DEADLINES] = {"timeout", "line-timeout", "write-timeout",
                                                      NULL /* the reason closing began */};
 
-enum reason { R_NONE, R_TOO_LONG, R_SHUTDOWN };
-static const char *const reason_name[] = {NULL, "too-long", "shutdown"};
+enum reason { R_NONE, R_TOO_LONG, R_SHUTDOWN, R_WRITE_TIMEOUT };
+static const char *const reason_name[] = {NULL, "too-long", "shutdown", "write-timeout"};
 
 enum { WATCH_IN = 1, WATCH_OUT = 2 };
 
@@ -94,6 +93,8 @@ static struct {
 static void close_client(struct client *c, const char *reason);
 static void watch_listener(unsigned events);
 static void start_lingering(struct client *c, long long now);
+static void give_up_writing(struct client *c, long long now);
+static void settle(struct client *c);
 
 /* ---- deadlines: one timer per connection, at its nearest deadline ---- */
 
@@ -152,6 +153,8 @@ static void expire_timers(long long now)
             timer_cancel(&r.timers, t);          /* cannot happen: settle() re-arms */
         else if (which == LINGER)
             close_client(c, reason_name[c->close_after]);
+        else if (which == WRITE)
+            give_up_writing(c, now);             /* closes well, like the thread lessons */
         else
             close_client(c, timeout_reason[which]);
     }
@@ -325,6 +328,17 @@ static void start_lingering(struct client *c, long long now)
     c->lingering = 1;
     c->by[LINGER] = now + LINGER_MS;
     iobuf_free(&c->in);
+}
+
+/* The client took none of our replies within --write-timeout: drop them,
+ * and close well, as the thread lessons do: our FIN, then LINGER_MS of
+ * reading what it still sends, so that our close() does not reset it. */
+static void give_up_writing(struct client *c, long long now)
+{
+    iobuf_free(&c->out);
+    c->close_after = R_WRITE_TIMEOUT;
+    start_lingering(c, now);
+    settle(c);
 }
 
 static void discard_input(struct client *c)
