@@ -19,7 +19,7 @@ ssize_t read_by(int fd, void *buf, size_t len, long long deadline)
         if (deadline) {
             long long left = deadline - now_ms();
             if (left <= 0) {
-                errno = ETIMEDOUT;
+                errno = EAGAIN;        /* our deadline, not the kernel's ETIMEDOUT */
                 return -1;
             }
             wait_ms = left > 1000000000 ? 1000000000 : (int)left;

@@ -18,8 +18,10 @@
 long long deadline_in(long ms);
 
 /* read() that gives up at `deadline` (0 = wait forever): >0 bytes read,
- * 0 at EOF, -1 on error with errno set; errno is ETIMEDOUT once the
- * deadline has passed (like Go, even if data is waiting). */
+ * 0 at EOF, -1 on error with errno set. errno is EAGAIN once the deadline
+ * has passed (like Go, even if data is waiting): what a read() reports when
+ * SO_RCVTIMEO runs out (lesson 02), and never ETIMEDOUT, which is the
+ * kernel giving up on the peer (lesson 06). */
 ssize_t read_by(int fd, void *buf, size_t len, long long deadline);
 
 #endif

@@ -74,8 +74,8 @@ int write_all(int fd, const void *buf, size_t len);
 
 /* The log reason for a failed read or write: "reset" for a peer's RST,
  * "dead-peer" for ETIMEDOUT (the kernel gave up on the peer: see
- * set_dead_peer_options), else "error". Lessons whose own deadlines also
- * report ETIMEDOUT check for those first. */
+ * set_dead_peer_options), else "error". Our own deadlines (read_by(),
+ * write_by()) report EAGAIN, never ETIMEDOUT: callers name those first. */
 const char *reason_for_errno(int err);
 
 /* Lesson 06's fix, for the lessons after it: ask the kernel to give up on

@@ -36,7 +36,7 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
             if (deadline) {
                 long long left = deadline - now_ms();
                 if (left <= 0) {
-                    errno = ETIMEDOUT;
+                    errno = EAGAIN;    /* our deadline, not the kernel's ETIMEDOUT */
                     return -1;
                 }
                 wait_ms = left > INT_MAX ? INT_MAX : (int)left;

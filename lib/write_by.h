@@ -14,8 +14,9 @@
 #include <stddef.h>
 
 /* Send all len bytes by `deadline` (a now_ms() time; 0 = none). 0 when all
- * are sent; -1 with errno set otherwise, ETIMEDOUT when the deadline passed
- * first. Never raises SIGPIPE. */
+ * are sent; -1 with errno set otherwise: EAGAIN when the deadline passed
+ * first (as read_by() reports its own), ETIMEDOUT only when the kernel gave
+ * up on the peer. Never raises SIGPIPE. */
 int write_by(int fd, const void *buf, size_t len, long long deadline);
 
 #endif

@@ -32,7 +32,7 @@ cut_count() { result_times 'closed|reset' | wc -l; }
 
 # bats test_tags=bug
 @test "bug: healthy chatty clients are cut within milliseconds, although --idle-timeout is 2000" {
-  # client sends a line -> read_by() finds its deadline (= now) already past -> ETIMEDOUT -> close()
+  # client sends a line -> read_by() finds its deadline (= now) already past -> EAGAIN -> close()
   local idle=2000
   start_server --idle-timeout $idle
   run_client --mode echo --count $N --lines 5 --interval 50
@@ -42,7 +42,7 @@ cut_count() { result_times 'closed|reset' | wc -l; }
   expect_result_times 'closed|reset' 0 $(( idle / 2 )) \
     "the starter cuts a client long before any idle time could pass: its deadline is now, already over when read_by() checks it"
   expect_log 'reason=timeout' -eq $N \
-    "the server calls it a timeout: read_by() failed with ETIMEDOUT, like Go's Read after SetReadDeadline(time.Now())"
+    "the server calls it a timeout: read_by() failed with EAGAIN (its deadline passed), like Go's Read after SetReadDeadline(time.Now())"
   expect_close_times timeout 0 $(( idle / 2 )) \
     "the server logged the timeout long before --idle-timeout $idle ms had passed"
 }
@@ -65,7 +65,7 @@ cut_count() { result_times 'closed|reset' | wc -l; }
 
 # bats test_tags=fix
 @test "fix: $N silent clients are closed --idle-timeout $IDLE ms after they connect, not sooner" {
-  # client silent -> poll() waits deadline - now -> ETIMEDOUT -> close() -> FIN -> client reads EOF
+  # client silent -> poll() waits deadline - now -> EAGAIN -> close() -> FIN -> client reads EOF
   start_server --idle-timeout $IDLE
   local threads_before fds_before; threads_before=$(thread_count); fds_before=$(fd_count)
   run_client --mode silent --count $N --hold $(( IDLE + LATE + 200 ))
@@ -95,7 +95,7 @@ cut_count() { result_times 'closed|reset' | wc -l; }
 
 # bats test_tags=fix
 @test "fix: an --idle-timeout over one second is honoured in milliseconds" {
-  # client silent -> poll() for the 1200 ms left -> ETIMEDOUT -> close()
+  # client silent -> poll() for the 1200 ms left -> EAGAIN -> close()
   local idle=1200
   start_server --idle-timeout $idle
   run_client --mode silent --count 2 --hold 3000

@@ -257,7 +257,7 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
   case $line in
     *reason=dead-peer\ *) ;;
     *reason=write-timeout\ *|*reason=timeout\ *)
-      fail "the server logged '$line', but its own deadlines (--idle-timeout 30000, --write-timeout 30000) are 30 s away: this ETIMEDOUT is the kernel giving up (TCP_USER_TIMEOUT), reason=dead-peer. Ask whether your deadline has passed, not whether one is set, and on the write path as well as the read path" ;;
+      fail "the server logged '$line', but its own deadlines (--idle-timeout 30000, --write-timeout 30000) are 30 s away: this ETIMEDOUT is the kernel giving up (TCP_USER_TIMEOUT), reason=dead-peer; read_by() and write_by() report their own deadlines as EAGAIN" ;;
     *) fail "the server should log the client that stopped reading as reason=dead-peer (the kernel's TCP_USER_TIMEOUT verdict), but logged '$line'" ;;
   esac
   after=$(sed -n 's/.* after=\([0-9]*\)ms$/\1/p' <<<"$line")

@@ -67,6 +67,30 @@ lessons() { ls -d "$KIT"/lessons/[0-9][0-9]-* | xargs -n1 basename; }
   done < <("$KIT/tools/stats")
 }
 
+# rule 5: what a lesson finished lives in lib/ for the lessons after it,
+# under the same name and signature, and nowhere else: lib's copy is the
+# solution's function (comments aside), and no later server has its own.
+@test "kit: rule 5: lib/NAME.c is lesson NN's NAME(), and no later lesson copies it" {
+  local pair lesson name later
+  code_of() {  # FILE NAME: NAME's definition, comments and blank lines left out
+    gcc -fpreprocessed -dD -E -P "$1" 2>/dev/null |
+      awk -v f="$2" '$0 ~ "^[a-z].*[ *]" f "[(]" && !/;$/ { on = 1 } on { print } on && /^}/ { exit }' |
+      sed 's/[[:space:]]*$//' | grep -v '^$'
+  }
+  for pair in 04-slowloris:read_line 05-write-deadline:write_by 06-dead-peer:set_dead_peer_options \
+              07-closing-well:close_gracefully 08-time-wait:reuse_address; do
+    lesson=${pair%%:*} name=${pair#*:}
+    [[ -n $(code_of "$KIT/lib/$name.c" "$name") ]] || fail "lib/$name.c has no $name()"
+    diff <(code_of "$KIT/solutions/$lesson/server.c" "$name") <(code_of "$KIT/lib/$name.c" "$name") >/dev/null ||
+      fail "lib/$name.c's $name() is not solutions/$lesson/server.c's: the lessons after $lesson must get the function the student wrote there (diff them, comments aside)"
+    for later in "$KIT"/lessons/* "$KIT"/solutions/*; do
+      [[ $(basename "$later") > $lesson ]] || continue
+      ! grep -qE "^[a-z].*[ *]$name[(]" "$later/server.c" ||
+        fail "$later/server.c defines its own $name(): after lesson $lesson it comes from lib/$name.c (one copy, so a fix lands everywhere)"
+    done
+  done
+}
+
 @test "kit: every relative link in every README resolves" {
   local md link target broken=()
   while IFS= read -r md; do

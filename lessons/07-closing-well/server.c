@@ -31,6 +31,7 @@
 #include "deadline.h"
 #include "iobuf.h"
 #include "kit.h"
+#include "read_line.h"
 #include "write_by.h"
 
 #include <errno.h>
@@ -40,57 +41,6 @@
 #include <unistd.h>
 
 static struct options opts;
-
-/* include failure_reason */
-/* Why a read or write that had `deadline` failed with err, for the log.
- * ETIMEDOUT is our own deadline only once it has passed; before that it is
- * the kernel giving up on the peer (the options above). */
-static const char *failure_reason(int err, long long deadline, const char *timeout)
-{
-    if (err != ETIMEDOUT)
-        return reason_for_errno(err);
-    return deadline && now_ms() >= deadline ? timeout : "dead-peer";
-}
-/* end failure_reason */
-
-/* include read_line */
-/* Read until *in holds a whole line. NULL when it does, else the reason the
- * connection must end: "eof", "timeout", "line-timeout", "too-long",
- * "dead-peer", "reset", "error". */
-static const char *read_line(int fd, struct iobuf **in)
-{
-    long long line_deadline = 0;        /* set once, at the line's first byte */
-
-    while (iobuf_line_length(*in) == 0) {
-        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
-        if (held > (size_t)opts.max_line)
-            return "too-long";
-        if (held > 0 && line_deadline == 0)
-            line_deadline = deadline_in(opts.line_timeout_ms);
-
-        long long deadline = deadline_in(opts.idle_timeout_ms);
-        const char *timeout = "timeout";
-        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
-            deadline = line_deadline;   /* the line's time runs out first */
-            timeout = "line-timeout";
-        }
-
-        /* Hold at most one byte more than the longest line: enough to see
-         * that a line is too long, and all the memory a client can claim. */
-        size_t room;
-        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
-        if (!space)
-            return "error";                     /* out of memory */
-        ssize_t n = read_by(fd, space, room, deadline);
-        if (n == 0)
-            return "eof";
-        if (n < 0)
-            return failure_reason(errno, deadline, timeout);
-        iobuf_added(*in, (size_t)n);
-    }
-    return NULL;
-}
-/* end read_line */
 
 /* Has the client gone away? A peek that finds end-of-file says it closed. */
 static int client_gone(int fd)
@@ -106,7 +56,7 @@ static const char *echo_lines(int fd)
     struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
     const char *reason;
 
-    while ((reason = read_line(fd, &in)) == NULL) {
+    while ((reason = read_line(fd, &in, &opts)) == NULL) {
         /* BUG (b): a client that half-closed is still reading.
          * TODO(student): answer every line we have; EOF only ends reading. */
         if (client_gone(fd)) {
@@ -114,17 +64,16 @@ static const char *echo_lines(int fd)
             break;
         }
         size_t len = iobuf_line_length(in);
-        long long deadline = deadline_in(opts.write_timeout_ms);
-        if (write_by(fd, iobuf_data(in), len, deadline) < 0) {
-            reason = failure_reason(errno, deadline, "write-timeout");
+        if (write_by(fd, iobuf_data(in), len, deadline_in(opts.write_timeout_ms)) < 0) {
+            reason = errno == EAGAIN ? "write-timeout" : reason_for_errno(errno);
             break;
         }
         iobuf_consume(&in, len);
     }
     if (strcmp(reason, "too-long") == 0) {
         static const char reply[] = "ERR line too long\n";
-        write_by(fd, reply, sizeof reply - 1,    /* best effort: we close next */
-                 deadline_in(opts.write_timeout_ms));
+        /* best effort: we close next */
+        write_by(fd, reply, sizeof reply - 1, deadline_in(opts.write_timeout_ms));
     }
     iobuf_free(&in);
     return reason;

@@ -42,8 +42,9 @@ static long long deadline_in(long ms)
 
 /* include read_by */
 /* read() that gives up at `deadline` (0 = wait forever): >0 bytes read,
- * 0 at EOF, -1 on error with errno set; errno is ETIMEDOUT once the
- * deadline has passed (like Go, even if data is waiting). */
+ * 0 at EOF, -1 on error with errno set; errno is EAGAIN once the deadline
+ * has passed (like Go, even if data is waiting), as for SO_RCVTIMEO in
+ * lesson 02. Not ETIMEDOUT: that one means the kernel gave up (lesson 06). */
 static ssize_t read_by(int fd, void *buf, size_t len, long long deadline)
 {
     for (;;) {
@@ -55,7 +56,7 @@ static ssize_t read_by(int fd, void *buf, size_t len, long long deadline)
              * postpone the timeout forever). */
             long long left = deadline - now_ms();
             if (left <= 0) {
-                errno = ETIMEDOUT;
+                errno = EAGAIN;
                 return -1;
             }
             /* poll() takes MILLIseconds in an int; cap at ~11 days. */
@@ -89,7 +90,7 @@ static const char *echo_until_done(int fd)
         if (n == 0)
             return "eof";                       /* the client sent FIN */
         if (n < 0)
-            return errno == ETIMEDOUT ? "timeout" : reason_for_errno(errno);
+            return errno == EAGAIN ? "timeout" : reason_for_errno(errno);
         if (write_all(fd, buf, (size_t)n) < 0)
             return reason_for_errno(errno);
     }

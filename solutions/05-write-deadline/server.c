@@ -2,7 +2,8 @@
  * Lesson 05: the client that never reads.
  *
  * Since lesson 04 every read is bounded: by the idle deadline and by the
- * line deadline, and every line by --max-line. Writes are not. write_all()
+ * line deadline, and every line by --max-line (your read_line() now lives
+ * in lib/read_line.c). Writes are not. write_all()
  * blocks in send() until the kernel has taken every byte, and the kernel
  * takes bytes only while the client's receive window is open.
  *
@@ -12,6 +13,7 @@
 #include "deadline.h"
 #include "iobuf.h"
 #include "kit.h"
+#include "read_line.h"
 #include "write_by.h"
 
 #include <errno.h>
@@ -26,9 +28,9 @@ static struct options opts;
 /* include write_by */
 /* include send_what_fits */
 /* Send all len bytes by `deadline` (0 = none). 0 when all are sent; -1 with
- * errno set otherwise, ETIMEDOUT when the deadline passed first. Its
- * prototype is in lib/write_by.h: the lessons after this one take it from
- * lib/. */
+ * errno set otherwise, EAGAIN when the deadline passed first (as read_by()
+ * reports its own). Its prototype is in lib/write_by.h: the lessons after
+ * this one take it from lib/. */
 int write_by(int fd, const void *buf, size_t len, long long deadline)
 {
     const char *p = buf;
@@ -55,7 +57,7 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
             if (deadline) {
                 long long left = deadline - now_ms();
                 if (left <= 0) {
-                    errno = ETIMEDOUT;
+                    errno = EAGAIN;    /* our deadline, not the kernel's ETIMEDOUT */
                     return -1;
                 }
                 wait_ms = left > INT_MAX ? INT_MAX : (int)left;
@@ -71,45 +73,6 @@ int write_by(int fd, const void *buf, size_t len, long long deadline)
 /* end wait_for_room */
 /* end write_by */
 
-/* include read_line */
-/* Read until *in holds a whole line. NULL when it does, else the reason the
- * connection must end: "eof", "timeout", "line-timeout", "too-long",
- * "reset", "error". */
-static const char *read_line(int fd, struct iobuf **in)
-{
-    long long line_deadline = 0;        /* set once, at the line's first byte */
-
-    while (iobuf_line_length(*in) == 0) {
-        size_t held = iobuf_len(*in);   /* the line so far, no '\n' in it yet */
-        if (held > (size_t)opts.max_line)
-            return "too-long";
-        if (held > 0 && line_deadline == 0)
-            line_deadline = deadline_in(opts.line_timeout_ms);
-
-        long long deadline = deadline_in(opts.idle_timeout_ms);
-        const char *timeout = "timeout";
-        if (line_deadline && (deadline == 0 || line_deadline < deadline)) {
-            deadline = line_deadline;   /* the line's time runs out first */
-            timeout = "line-timeout";
-        }
-
-        /* Hold at most one byte more than the longest line: enough to see
-         * that a line is too long, and all the memory a client can claim. */
-        size_t room;
-        char *space = iobuf_space(in, (size_t)opts.max_line + 1, &room);
-        if (!space)
-            return "error";                     /* out of memory */
-        ssize_t n = read_by(fd, space, room, deadline);
-        if (n == 0)
-            return "eof";
-        if (n < 0)
-            return errno == ETIMEDOUT ? timeout : reason_for_errno(errno);
-        iobuf_added(*in, (size_t)n);
-    }
-    return NULL;
-}
-/* end read_line */
-
 /* include echo_lines */
 /* Echo line after line; return why the connection ended, for the log. */
 static const char *echo_lines(int fd)
@@ -117,10 +80,10 @@ static const char *echo_lines(int fd)
     struct iobuf *in = NULL;    /* bytes read and not echoed yet; NULL while none */
     const char *reason;
 
-    while ((reason = read_line(fd, &in)) == NULL) {
+    while ((reason = read_line(fd, &in, &opts)) == NULL) {
         size_t len = iobuf_line_length(in);
         if (write_by(fd, iobuf_data(in), len, deadline_in(opts.write_timeout_ms)) < 0) {
-            reason = errno == ETIMEDOUT ? "write-timeout" : reason_for_errno(errno);
+            reason = errno == EAGAIN ? "write-timeout" : reason_for_errno(errno);
             break;
         }
         iobuf_consume(&in, len);
