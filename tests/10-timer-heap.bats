@@ -19,13 +19,13 @@ setup() {
 
 # bats test_tags=bug
 @test "bug: chatty clients are cut at their first idle deadline: the timer stays where it was first armed" {
-  # client line every 150 ms -> idle deadline pushed back, timer not moved -> heap top is the first deadline -> close at ~400 ms
-  start_server --idle-timeout 400
-  run_client --mode echo --count 20 --lines 9 --interval 150
-  expect_results closed -eq 20 "each client sent a line every 150 ms, and the starter should have cut every one of them at its first idle deadline (400 ms after it connected), although each kept talking"
+  # client line every 150 ms -> idle deadline pushed back, timer not moved -> heap top is the first deadline -> close at ~600 ms
+  start_server --idle-timeout 600
+  run_client --mode echo --count 20 --lines 10 --interval 150
+  expect_results closed -eq 20 "each client sent a line every 150 ms, and the starter should have cut every one of them at its first idle deadline (600 ms after it connected), although each kept talking"
   expect_log 'reason=timeout' -eq 20 "each should be logged as an idle timeout"
-  (( $(close_times_outside timeout 395 1000) == 0 )) ||
-    fail "cut $(close_times_summary timeout) after accept; expected near 400 ms, the first idle deadline"
+  (( $(close_times_outside timeout 595 1200) == 0 )) ||
+    fail "cut $(close_times_summary timeout) after accept; expected near 600 ms, the first idle deadline"
 }
 
 # bats test_tags=fix
@@ -181,11 +181,12 @@ setup() {
 }
 
 # bats test_tags=fix,first
-@test "fix: chatty clients outlive --idle-timeout 400: each line moves their timer in the heap" {
-  # client line every 150 ms -> read -> idle deadline pushed back -> timer re-keyed -> client ends with FIN after ~1.2 s
-  start_server --idle-timeout 400
-  run_client --mode echo --count 20 --lines 9 --interval 150
-  expect_final ok -eq 20 "every client sent a line every 150 ms for 1.2 s and must not be cut by --idle-timeout 400: a timer left at a client's first deadline cuts it there although it kept talking; re-arm the timer whenever a deadline moves"
+@test "fix: chatty clients outlive --idle-timeout 600: each line moves their timer in the heap" {
+  # client line every 150 ms -> read -> idle deadline pushed back -> timer re-keyed -> client ends with FIN after ~1.35 s
+  # (600 ms, not less: a line 150 ms late on a loaded machine must not look like this bug)
+  start_server --idle-timeout 600
+  run_client --mode echo --count 20 --lines 10 --interval 150
+  expect_final ok -eq 20 "every client sent a line every 150 ms for 1.35 s and must not be cut by --idle-timeout 600: a timer left at a client's first deadline cuts it there although it kept talking; re-arm the timer whenever a deadline moves"
   expect_log 'reason=eof' -eq 20 "each chatty client should end by its own FIN"
 }
 
