@@ -220,8 +220,8 @@ kill_client() {
 stop_clients() {
   local pid
   for pid in "${CLIENT_PIDS[@]}"; do
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null || true   # (gone already: fine)
+    wait "$pid" 2>/dev/null || true         # (137, the SIGKILL: fine; safe under set -e)
   done
   CLIENT_PIDS=()
 }
