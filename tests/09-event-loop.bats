@@ -24,6 +24,21 @@ start_peer() {
   "$CLIENT" --port "$PORT" "$@" >"$BATS_TEST_TMPDIR/$name.out" 2>&1 3>&- &
   CLIENT_PIDS+=("$!")
 }
+# both_ways_still: the server's Send-Q (to a client that does not read) and
+# its Recv-Q (that client's flood, which it stopped reading) are both full:
+# neither moved in 200 ms. Send-Q alone can be still while the server, below
+# its high-water mark, still wakes for every line the flood brings.
+_recv_q_open() {
+  { server_sockets established; server_sockets close-wait; } | awk '{ n += $1 } END { print n + 0 }'
+}
+both_ways_still() {
+  local sent received; sent=$(_send_q_open) received=$(_recv_q_open)
+  (( sent > 0 && received > 0 )) || return 1
+  nap 0.1
+  (( $(_send_q_open) == sent && $(_recv_q_open) == received )) || return 1
+  nap 0.1
+  (( $(_send_q_open) == sent && $(_recv_q_open) == received ))
+}
 peer_results() { grep -Ec " result=$2 " "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null || true; }
 
 # expect_asleep COST WHILE: COST is loop_cost's "CPU WAKEUPS RUNNING" over
@@ -210,9 +225,10 @@ expect_asleep() {
     start_server --idle-timeout 300 --write-timeout 2000
     start_peer reader --mode echo --lines 15 --interval 100 --hold 10000
     start_peer nonreader --mode no-read --rcvbuf 16384 --hold 10000
-    # filling the server's send buffer (it grows to megabytes) takes seconds on a busy machine
-    wait_until 10000 send_q_still ||
-      fail "the client that does not read should fill the server's send buffer, and then nothing moves (Send-Q: $(_send_q_open) bytes)"
+    # filling the server's send buffer (it grows to megabytes) takes seconds on a
+    # busy machine; then the server stops reading the flood (its Recv-Q fills)
+    wait_until 10000 both_ways_still ||
+      fail "the client that does not read should fill the server's send buffer, and the server should then stop reading it, so that nothing moves either way (Send-Q: $(_send_q_open) bytes, Recv-Q: $(_recv_q_open) bytes)"
     # the non-reader's idle clock goes stale 300 ms after its last byte was read; only its write deadline counts
     cost=$(loop_cost 800 "$SERVER_PID")
     # Valid only if its write deadline had not passed yet: after it the server
