@@ -112,19 +112,22 @@ BIG=16777216   # --max-line for the tests below that send lines of megabytes
 
 # bats test_tags=fix
 @test "fix: the write deadline is per reply: a client that takes each big echo in time is served for longer than --write-timeout" {
-  # line (6 MB), client waits 50 ms (server Send-Q fills, EAGAIN), reads the echo, 100 ms, line, ... (> WRITE ms in all) -> FIN -> close()
+  # line (6 MB), client waits 150 ms (server Send-Q fills, EAGAIN), reads the echo, 100 ms, line, ... (> WRITE ms in all) -> FIN -> close()
+  # (150 ms, not less: a server slowed by sanitizers and load must have met a full send buffer by then,
+  # or it sends only as fast as the client reads, never waits, and a wrong deadline is never looked at)
   start_write_server --max-line $BIG
-  run_client --mode echo --size 6000000 --lines 5 --interval 100 --delay 50 --rcvbuf 65536
+  run_client --mode echo --size 6000000 --lines 5 --interval 100 --delay 150 --rcvbuf 65536
   expect_final ok -eq 1 \
-    "the client sends five 6 MB lines, waits 50 ms before reading each echo (so the server's send buffer fills and send() says EAGAIN), then takes it whole, each well within --write-timeout $WRITE ms; but the connection lasts longer than that. A write deadline taken once per connection cuts it. Take deadline_in(--write-timeout) for each reply"
+    "the client sends five 6 MB lines, waits 150 ms before reading each echo (so the server's send buffer fills and send() says EAGAIN), then takes it whole, each well within --write-timeout $WRITE ms; but the connection lasts longer than that. A write deadline taken once per connection cuts it. Take deadline_in(--write-timeout) for each reply"
   expect_log 'reason=eof' -eq 1 "the client closed after its last echo: reason=eof"
 }
 
 # bats test_tags=fix
 @test "fix: --write-timeout 0 means no write deadline: an 8 MB echo that must wait for room comes back whole" {
-  # client sends 8 MB line, reads through a 64 kB window -> send() says EAGAIN, poll(POLLOUT) with no deadline -> all sent -> FIN
+  # client sends 8 MB line, waits 150 ms, reads through a 64 kB window -> send() says EAGAIN, poll(POLLOUT) with no deadline -> all sent -> FIN
+  # (the 150 ms make sure the server meets a full send buffer even when it is slower than the client reads)
   start_server --idle-timeout $IDLE --line-timeout 10000 --write-timeout 0 --max-line $BIG
-  run_client --mode close --size 8388608 --rcvbuf 65536
+  run_client --mode close --size 8388608 --rcvbuf 65536 --delay 150
   expect_final ok -eq 1 \
     "with --write-timeout 0 there is no write deadline: the echo waits for room (EAGAIN, then POLLOUT) as long as it takes. A deadline of now + 0 ms cuts every reply that does not fit the send buffer at once; 0 means none (deadline_in() returns 0 for it; lesson 03's trap)"
 }
