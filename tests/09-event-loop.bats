@@ -222,26 +222,29 @@ expect_asleep() {
   # (its idle clock is stale: we stopped reading it) -> poll() sleeps until it -> close(); the echo client is unaffected
   local attempt cost=""
   for attempt in 1 2 3; do
-    start_server --idle-timeout 300 --write-timeout 2000
+    # --write-timeout 6000: filling both ways takes seconds under sanitizers on
+    # a busy machine, and the 800 ms below must end well before the deadline
+    start_server --idle-timeout 300 --write-timeout 6000
     start_peer reader --mode echo --lines 15 --interval 100 --hold 10000
-    start_peer nonreader --mode no-read --rcvbuf 16384 --hold 10000
-    # filling the server's send buffer (it grows to megabytes) takes seconds on a
-    # busy machine; then the server stops reading the flood (its Recv-Q fills)
-    wait_until 10000 both_ways_still ||
+    start_peer nonreader --mode no-read --rcvbuf 16384 --hold 20000
+    # the server's send buffer fills (it grows to megabytes), then the server
+    # stops reading the flood (its Recv-Q fills)
+    wait_until 5000 both_ways_still ||
       fail "the client that does not read should fill the server's send buffer, and the server should then stop reading it, so that nothing moves either way (Send-Q: $(_send_q_open) bytes, Recv-Q: $(_recv_q_open) bytes)"
     # the non-reader's idle clock goes stale 300 ms after its last byte was read; only its write deadline counts
     cost=$(loop_cost 800 "$SERVER_PID")
-    # Valid only if its write deadline had not passed yet: after it the server
-    # lingers (FIN-WAIT-1), reading and discarding the flood, as it should.
-    (( $(server_count fin-wait-1) == 0 )) && break
+    # Valid only if nothing moved meanwhile, and its write deadline had not
+    # passed: after it the server lingers (FIN-WAIT-1), reading and discarding
+    # the flood, as it should.
+    (( $(server_count fin-wait-1) == 0 )) && both_ways_still && break
     cost=""
     stop_clients
     stop_server
   done
   [[ -n $cost ]] ||
-    fail "three times the buffers filled so late that the write deadline passed within the 800 ms measured: the machine is too loaded to see whether the loop sleeps"
+    fail "three times the buffers moved during the 800 ms measured, or the write deadline passed within them: the machine is too loaded to see whether the loop sleeps"
   expect_asleep "$cost" "over 800 ms while one client had not read for a while and another sent a line every 100 ms (the deadline that counts for a client whose echo waits is its write deadline, not a stale idle one)"
-  expect_log 'reason=write-timeout' -eq 1 "the client that never reads should be closed at --write-timeout"
+  WAIT_MS=12000 expect_log 'reason=write-timeout' -eq 1 "the client that never reads should be closed at --write-timeout"
   wait_until 5000 process_gone "${CLIENT_PIDS[0]}" || fail "the reading client did not finish"
   [[ $(peer_results reader ok) -eq 1 ]] ||
     fail "the client that read its echoes should have been served to the end beside the one that did not: $(cat "$BATS_TEST_TMPDIR/reader.out")"
