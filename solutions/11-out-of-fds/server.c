@@ -330,7 +330,7 @@ static void start_lingering(struct client *c, long long now)
     iobuf_free(&c->in);
 }
 
-/* The client took none of our replies within --write-timeout: drop them,
+/* The client did not take its replies within --write-timeout: drop them,
  * and close well, as the thread lessons do: our FIN, then LINGER_MS of
  * reading what it still sends, so that our close() does not reset it. */
 static void give_up_writing(struct client *c, long long now)
