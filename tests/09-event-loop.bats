@@ -60,7 +60,7 @@ expect_asleep() {
   start_client --mode silent --count $N --hold 60000
   # (a precondition, not the point: 300 client threads may start slowly on a
   # loaded machine, under sanitizers; seen at 199 after 5 s)
-  WAIT_MS=20000 expect_server_state established -eq $N "all $N silent clients should be connected"
+  EXPECT_MORE=client_said WAIT_MS=20000 expect_server_state established -eq $N "all $N silent clients should be connected"
   expect_threads -eq 1 "an event loop serves every client from one thread"
   if wait_until $(( IDLE + 1500 )) reaped; then
     fail "the starter closed an idle client within $(( IDLE + 1500 )) ms: its poll() does wake for deadlines"
@@ -91,7 +91,7 @@ expect_asleep() {
   start_server --idle-timeout $IDLE
   local fds_before; fds_before=$(fd_count)
   start_client --mode silent --count $N --hold 20000
-  expect_server_state established -ge 50 "the silent clients should be connecting"
+  EXPECT_MORE=client_said expect_server_state established -ge 50 "the silent clients should be connecting"
   expect_threads -eq 1 "an event loop serves every client from one thread"
   # Certain by then: every close must come by IDLE + 500 ms after its accept (below).
   WAIT_MS=$(( IDLE + 3000 )) expect_results closed -eq $N \

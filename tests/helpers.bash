@@ -299,6 +299,10 @@ expect_log() {
 # failure needs it; a student's message stays as the READMEs show it).
 log_tail() { echo "the server's log ends: $(tail -n 4 "$SERVER_LOG" 2>/dev/null | paste -sd ';' -)"; }
 
+# client_said: what the background client printed so far (a silent client
+# prints nothing until it ends: any line here is a connect or thread failure).
+client_said() { echo "the client printed: $(head -c 300 "$CLIENT_OUT" 2>/dev/null | tr "\n" ";")"; }
+
 # expect_results RESULT OP N MEANING: count the clients' result lines.
 expect_results() {
   _expect "$2" "$3" "client connections with result=$1" \

@@ -506,6 +506,21 @@ static void parse_args(int argc, char **argv)
     if (!cfg.port) usage_error("%s", "--port is required");
 }
 
+/* pthread_create() fails with EAGAIN when the machine is short of memory or
+ * threads for a moment (a browser starting beside a sanitized run); a test's
+ * 300 clients should wait that out, for up to 2 s, not lose a connection. */
+static int start_thread(pthread_t *thread, const pthread_attr_t *attr, struct peer *p)
+{
+    int err = 0;
+    for (int tries = 0; tries < 100; tries++) {
+        err = pthread_create(thread, attr, play, p);
+        if (err != EAGAIN) break;
+        poll(NULL, 0, 20);
+    }
+    errno = err;
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
@@ -520,8 +535,8 @@ int main(int argc, char **argv)
     long started = 0;
     for (long i = 0; i < cfg.count; i++) {
         peers[i] = (struct peer){.id = (int)i + 1, .fd = -1, .result = "error"};
-        if (pthread_create(&threads[i], &attr, play, &peers[i]) != 0) {
-            fprintf(stderr, "client: could not start thread %ld\n", i + 1);
+        if (start_thread(&threads[i], &attr, &peers[i]) != 0) {
+            fprintf(stderr, "client: could not start thread %ld: %s\n", i + 1, strerror(errno));
             break;
         }
         started++;
