@@ -120,10 +120,21 @@ halt() {
 server_sockets() { ss -Htan state "$1" "( sport = :$PORT )"; }
 # client_sockets STATE: the client side (sockets whose peer is $PORT).
 client_sockets() { ss -Htan state "$1" "( dport = :$PORT )"; }
-server_count() { count_lines "$(server_sockets "$1")"; }
-client_count() { count_lines "$(client_sockets "$1")"; }
-# count_lines TEXT: its lines (0 for none), counted by bash.
-count_lines() { local lines=(); [[ -n $1 ]] && mapfile -t lines <<<"$1"; echo "${#lines[@]}"; }
+server_count() { count_output server_sockets "$1"; }
+client_count() { count_output client_sockets "$1"; }
+# count_output COMMAND...: how many lines COMMAND prints. In a test, through a
+# scratch file rather than $(...): a poll does this every 20-50 ms, and each
+# $(...) is one more copy of the test's shell (the (sub)shell's PID keeps the
+# file its own).
+count_output() {
+  local lines=() scratch=${BATS_TEST_TMPDIR:+$BATS_TEST_TMPDIR/.lines.$BASHPID}
+  if [[ -n $scratch ]]; then
+    "$@" >"$scratch"; mapfile -t lines <"$scratch"
+  else
+    mapfile -t lines < <("$@")
+  fi
+  echo "${#lines[@]}"
+}
 
 # ---- the server's process (/proc) ------------------------------------------
 
