@@ -43,6 +43,14 @@ silent_clients_cost() {
   CPU_USED=$(( $(cpu_ms "$SERVER_PID") - before ))
 }
 
+# spun: after silent_clients_cost, true when the server spun instead of
+# sleeping: over 100 ms of CPU, or some thread runnable in half the samples or
+# more while it used CPU (20 ms or more). A thread that sleeps can still be R
+# in many samples on a crowded machine, waiting its turn for a CPU once woken
+# or just started (seen: 4 of 8 samples, 0 ms of CPU, beside a busy loop and
+# a make grade); a spinning one uses CPU whenever it gets one.
+spun() { (( CPU_USED > 100 || (RUNNABLE * 2 >= SAMPLES && CPU_USED >= 20) )); }
+
 # cpu_over MS PID: CPU ms the process used during the next MS ms of wall time.
 # (Measuring over a window is the point: it is not an assertion after a sleep.)
 cpu_over() { untraced _cpu_over "$@"; }
