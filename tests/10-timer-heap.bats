@@ -94,8 +94,12 @@ setup() {
 @test "fix: SIGTERM with clients open -> exit 0, every client gets FIN, no CLOSE-WAIT" {
   # SIGTERM -> stop accepting -> shutdown(SHUT_WR) -> client EOF -> client close -> server close -> exit 0
   start_server
+  local fds_before; fds_before=$(fd_count)
   start_client --mode silent --count 50 --hold 20000
-  expect_server_state established -eq 50 "50 silent clients should be connected"
+  # accepted, not only ESTABLISHED: a connection still in the listen queue
+  # gets an RST when the server closes its listener (a slowed accept loop
+  # left 46 of 50 there once, under injected faults on a busy machine)
+  expect_fds -eq $(( fds_before + 50 )) "the server should accept the 50 silent clients"
   local t0; t0=$(now_ms)
   stop_server     # SIGTERM; fails unless the server exits 0
   (( $(now_ms) - t0 < 4000 )) || fail "the server took $(( $(now_ms) - t0 )) ms to stop; it should close everyone well within its shutdown deadline"

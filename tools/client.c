@@ -506,9 +506,9 @@ static void parse_args(int argc, char **argv)
     if (!cfg.port) usage_error("%s", "--port is required");
 }
 
-/* pthread_create() fails with EAGAIN when the machine is short of memory or
- * threads for a moment (a browser starting beside a sanitized run); a test's
- * 300 clients should wait that out, for up to 2 s, not lose a connection. */
+/* pthread_create() fails with EAGAIN when the system lacks the resources for
+ * another thread (pthread_create(3)), which can pass in a moment on a busy
+ * machine; a test's 300 clients wait that out, up to 2 s, not start fewer. */
 static int start_thread(pthread_t *thread, const pthread_attr_t *attr, struct peer *p)
 {
     int err = 0;
