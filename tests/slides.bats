@@ -186,6 +186,15 @@ Pull code from the lesson files with a \`\`\`snippet block (markers /* include N
   done
 }
 
+@test "slides: every capture and timeline the decks show is committed in slides/captures/ (a fresh clone runs none)" {
+  # recipe + the sources it runs -> key -> slides/captures/KEY.txt|svg, committed; a change runs it again here
+  require_checked
+  git -C "$KIT" rev-parse --is-inside-work-tree >/dev/null 2>&1 || skip "not a git work tree"
+  local changed; changed=$(git -C "$KIT" status --porcelain -- slides/captures | head -n 5 | paste -sd ';' -)
+  [[ -z $changed ]] ||
+    fail "slides/captures/ differs from the last commit ($changed): a recipe, or a source one runs, changed, so the build ran them again. Commit them (git add -A slides/captures), so that a fresh clone builds its decks without running them"
+}
+
 @test "slides: the browser check itself sees a broken image, a console error and a network request" {
   # a page with all three faults -> check.mjs reports each (so the tests above can fail)
   require_checked

@@ -16,7 +16,8 @@
 //   ```capture                 a recipe run by slides/tools/capture against the
 //   server lessons/...         real servers on port 0; the block becomes what
 //   show ss -tan ...           the terminal showed (cached by the recipe and
-//   ```                        the binaries it runs, in slides/build/captures/)
+//   ```                        the sources of what it runs, in slides/captures/,
+//                              committed: a fresh clone need not run them)
 //                              A recipe that needs network namespaces (lesson 06)
 //                              and cannot have them here shows a note instead,
 //                              never cached; SLIDES_STRICT=1 makes that an error.
@@ -27,7 +28,7 @@
 //   record the starter: ...    block becomes the picture of every run, bug
 //   client ...                 above fix on one time axis, inlined as an SVG
 //   stop-server                image (cached like a capture, by the recipe,
-//   server solutions/...       the binaries it runs and tools/timeline). Where
+//   server solutions/...       the sources it runs and tools/timeline). Where
 //   record the solution: ...   the recipe cannot run (no network namespaces),
 //   ...                        the note shows instead, as for a capture.
 //   ```
@@ -213,21 +214,49 @@ function run(cmd, argv, { input, okCodes = [0], cwd = kit, liveStderr = false } 
   });
 }
 
-/** Everything a capture's output depends on: the recipe, the script, the binaries it runs. */
+// Captures and timelines are kept in slides/captures/, committed, so a fresh
+// clone builds its decks without running them (the runs took most of a fresh
+// clone's `make check`). So they are keyed by sources, not binaries: a
+// binary's debug information holds its path, so it differs from clone to
+// clone. A full build removes the ones no deck uses any more.
+const captureDir = join(slidesDir, 'captures');
+const capturesUsed = new Set();
+
+/** The files a binary's behaviour comes from: its C source and what that
+ * includes (a server links all of lib/), or the script itself. */
+function sourcesOf(bin) {
+  if (!existsSync(join(kit, `${bin}.c`))) return [bin];
+  const files = [`${bin}.c`];
+  if (bin.startsWith('tools/')) files.push('tools/cli.h');
+  if (bin === 'tools/timeline') files.push('tools/timeline-render.c');
+  if (basename(bin) === 'server') {
+    for (const f of readdirSync(join(kit, 'lib')).sort()) if (/\.[ch]$/.test(f)) files.push(`lib/${f}`);
+  }
+  return files;
+}
+
+/** Everything a capture's output depends on: the recipe, the script, the
+ * sources of the binaries it runs (which must be built). */
 function captureKey(recipe, extra = []) {
-  const files = ['slides/tools/capture', 'tools/client', ...extra];
+  const bins = ['tools/client', ...extra];
   for (const line of recipe.split('\n')) {
     const m = /^\s*(?:show\s+)?server(?:-again)?\s+(\S+)/.exec(line);
-    if (m) files.push(m[1]);
-    if (/^\s*netpair\s*$/.test(line)) files.push('tools/netpair');
+    if (m) bins.push(m[1]);
+    if (/^\s*netpair\s*$/.test(line)) bins.push('tools/netpair');
   }
-  const parts = [recipe];
-  for (const f of files) {
-    const full = join(kit, f);
-    if (!existsSync(full)) throw new DeckError(`a capture needs ${f}: run make first`);
-    parts.push(f, fileSha(full));
+  const parts = [recipe, 'slides/tools/capture', fileSha(join(kit, 'slides/tools/capture'))];
+  for (const bin of bins) {
+    if (!existsSync(join(kit, bin))) throw new DeckError(`a capture needs ${bin}: run make first`);
+    for (const f of sourcesOf(bin)) parts.push(f, fileSha(join(kit, f)));
   }
   return sha(...parts);
+}
+
+/** The cache file of a capture (ext txt) or timeline (svg) with this key. */
+function cacheFile(key, ext) {
+  const name = `${key.slice(0, 16)}.${ext}`;
+  capturesUsed.add(name);
+  return join(captureDir, name);
 }
 
 const running = new Set(); // settled-safe promises of the captures running now
@@ -254,10 +283,8 @@ async function runCapture(recipe, where, argv = []) {
 
 /** Run one recipe (at most CAPTURE_JOBS at once), or reuse its cached output. */
 async function capture(recipe, where) {
-  const dir = join(out, 'captures');
-  mkdirSync(dir, { recursive: true });
-  const key = captureKey(recipe);
-  const file = join(dir, `${key.slice(0, 16)}.txt`);
+  mkdirSync(captureDir, { recursive: true });
+  const file = cacheFile(captureKey(recipe), 'txt');
   if (existsSync(file)) { stats.cached++; return readFileSync(file, 'utf8'); }
   while (running.size >= CAPTURE_JOBS) await Promise.race(running);
   const job = runCapture(recipe, where);
@@ -288,13 +315,11 @@ async function capture(recipe, where) {
  * picture. Returns { svg } or, where the recipe cannot run here, { note }.
  */
 async function timelinePicture(recipe, where) {
-  const dir = join(out, 'captures');
-  mkdirSync(dir, { recursive: true });
-  const key = captureKey(recipe, ['tools/timeline']);
-  const file = join(dir, `${key.slice(0, 16)}.svg`);
+  mkdirSync(captureDir, { recursive: true });
+  const file = cacheFile(captureKey(recipe, ['tools/timeline']), 'svg');
   if (existsSync(file)) { stats.cached++; return { svg: readFileSync(file, 'utf8') }; }
   while (running.size >= CAPTURE_JOBS) await Promise.race(running);
-  const tmp = join(dir, `${key.slice(0, 16)}.${process.pid}.tmp.svg`);
+  const tmp = join(out, `${basename(file)}.${process.pid}.tmp.svg`);
   const job = runCapture(recipe, where, ['--timeline', tmp]);
   const slot = job.catch(() => {});
   running.add(slot);
@@ -486,6 +511,12 @@ async function main() {
     return;
   }
   say(`captures and timelines: ${stats.run} run, ${stats.cached} cached${stats.skipped.length ? `, ${stats.skipped.length} not run` : ''} (${elapsed()})`);
+  if (wanted.length === 0) {
+    for (const f of readdirSync(captureDir)) {
+      if (/^[0-9a-f]{16}\.(txt|svg)$/.test(f) && !capturesUsed.has(f)) rmSync(join(captureDir, f));
+    }
+  }
+  if (stats.run) say(`${stats.run} new in slides/captures/: commit them, so a fresh clone need not run them`);
   if (stats.skipped.length) {
     say(`NOTE: ${stats.skipped.length} capture${stats.skipped.length === 1 ? '' : 's'} need${stats.skipped.length === 1 ? 's' : ''} network namespaces, which this build cannot make`);
     say('      (not root and no unprivileged user namespaces, or CAPTURE_NO_NETPAIR is set): their slides show a note instead');
