@@ -131,7 +131,7 @@ leave_a_reply_in_flight() {
 # client's connection, and logs it as reason=dead-peer.
 expect_dead_peer_closed() {
   local ms=$1 meaning=$2 line
-  wait_until "$ms" eval '(( $(log_count "^close $CLI_ADDR:") >= 1 ))' ||
+  wait_until "$ms" eval 'log_matches "^close $CLI_ADDR:"; (( MATCHES >= 1 ))' ||
     fail "$meaning. The server closed nothing; ss on its host saw: $(far_socket)"
   line=$(grep "^close $CLI_ADDR:" "$SERVER_LOG" | head -n 1)
   [[ $line == *reason=dead-peer\ * ]] ||
@@ -251,7 +251,7 @@ start_chatty_far_client() { start_far_client --mode echo --lines 1000 --interval
   local reader="$BATS_TEST_TMPDIR/reader.out" stopper="$BATS_TEST_TMPDIR/stopper.out" line after
   start_near_client_to "$reader" --mode echo --lines 1000 --interval 100 --hold 30000
   start_near_client_to "$stopper" --mode no-read --size 1000 --hold 30000
-  wait_until $(( USER_TIMEOUT + 2500 )) eval '(( $(log_count "^close ") >= 1 ))' ||
+  wait_until $(( USER_TIMEOUT + 2500 )) eval 'log_matches "^close "; (( MATCHES >= 1 ))' ||
     fail "a client that stopped reading has left the server's echoes unsent for more than --user-timeout $USER_TIMEOUT ms (its window is 0): with TCP_USER_TIMEOUT set, the kernel gives up on it and the server's blocked send() fails with ETIMEDOUT. The server closed nothing; ss on its host saw: $(server_sockets established | tr -s ' ' | paste -sd ';' -)"
   line=$(grep -m 1 '^close ' "$SERVER_LOG")
   case $line in

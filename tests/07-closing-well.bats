@@ -109,7 +109,7 @@ run_client_within() {
   # that there is nothing left to wait for.
   WAIT_MS=$(( 300 + LINGER_MS + 1000 )) expect_server_state fin-wait-1 -eq 2 \
     "after its write deadline the server should shutdown(SHUT_WR) first, then keep reading: its side goes to FIN-WAIT-1 (its FIN waits behind echoes the clients never read) while it drains. None there: it drained without sending its FIN first, or closed at once (with input unread: RST)"
-  wait_until $(( 300 + LINGER_MS + 2000 )) eval '(( $(log_count "reason=write-timeout") == 2 ))' ||
+  wait_until $(( 300 + LINGER_MS + 2000 )) eval 'log_matches "reason=write-timeout"; (( MATCHES == 2 ))' ||
     fail "the server should close each flooding client $LINGER_MS ms after its 300 ms write deadline, logged as reason=write-timeout, but only $(log_count 'reason=write-timeout') of 2 were closed in time. The drain needs one deadline for all of it, set once before the loop, and must stop there: a deadline renewed for each read never passes while the client keeps sending, no deadline waits as long as the client sends, and a loop that goes on while read_by() returns -1 spins at the deadline"
   wait "$CLIENT_PID" 2>/dev/null || true
   expect_final reset -eq 2 "a client that is still sending when the linger time is up gets an RST: that is the point of the deadline"

@@ -13,7 +13,7 @@ IDLE=600       # --idle-timeout, ms
 
 setup() { trace_test_file_only; ulimit -n 4096 2>/dev/null || true; }
 
-reaped() { (( $(log_count 'reason=timeout') > 0 )); }
+reaped() { log_matches 'reason=timeout'; (( MATCHES > 0 )); }
 
 # start_peer NAME CLIENT-ARGS...: one more tools/client in the background,
 # its result lines in $BATS_TEST_TMPDIR/NAME.out (start_client's $CLIENT_OUT
@@ -185,7 +185,7 @@ expect_asleep() {
     # (a poll() that waits a whole --idle-timeout from the last event reaps
     # A late only if B's connect came before A's deadline). On a machine so
     # loaded that it came later, this run says nothing: run it again.
-    wait_until 3000 eval '(( $(fd_count) == fds_before + 2 || $(log_count reason=timeout) > 0 ))'
+    wait_until 3000 eval 'log_matches reason=timeout; (( $(fd_count) == fds_before + 2 || MATCHES > 0 ))'
     (( $(log_count reason=timeout) == 0 )) && break
     (( attempt < 3 )) || fail "three times the second client connected only after the first one's deadline (the machine is too loaded to run this test)"
     stop_clients

@@ -206,9 +206,7 @@ run_client() {
 
 # client_results RESULT: how many connections ended with result=RESULT
 # (an extended regex: '(closed|reset)' counts both).
-client_results() {
-  grep -Ec " result=$1 " "$CLIENT_OUT" 2>/dev/null || true
-}
+client_results() { count_matching " result=$1 " "$CLIENT_OUT"; echo "$MATCHES"; }
 
 # kill_client: SIGKILL the background client (its kernel still closes its
 # sockets, which is the point of the kill -9 tests).
@@ -241,7 +239,29 @@ teardown() {
 server_keepalive_timers() { ss -Htno state established "( sport = :$PORT )" | grep -q 'timer:(keepalive'; }
 
 # log_count REGEX: lines in the server's stderr log matching REGEX.
-log_count() { grep -cE "$1" "$SERVER_LOG" 2>/dev/null || true; }
+# log_matches REGEX: the same in MATCHES, for a poll (no $(...) subshell,
+# which could not keep count_matching's cache).
+log_count() { count_matching "$1" "$SERVER_LOG"; echo "$MATCHES"; }
+log_matches() { count_matching "$1" "$SERVER_LOG"; }
+
+# count_matching REGEX FILE: how many lines of FILE match the extended REGEX
+# (grep -cE; 0 if FILE is missing), in MATCHES. A poll asks every 20-50 ms,
+# and most polls of a wait find the file as it was: so each count is kept
+# with the text it was taken from, and grep runs only when the text changed
+# (a poll that starts no process costs a tenth as much).
+declare -gA _MATCH_TEXT=() _MATCH_COUNT=()   # (-g: bats sources this file inside a function)
+count_matching() {
+  local key="$2 $1" text="" scratch="$BATS_TEST_TMPDIR/.count.$BASHPID"
+  { IFS= read -r -d '' text <"$2"; } 2>/dev/null || true   # (status 1 at the end of the file)
+  if [[ -z ${_MATCH_COUNT[$key]+set} || ${_MATCH_TEXT[$key]} != "$text" ]]; then
+    # (the text is read before grep reads the file: if it grew in between,
+    # the next call sees new text and counts again)
+    grep -cE "$1" "$2" >"$scratch" 2>/dev/null || true
+    MATCHES=; read -r MATCHES <"$scratch"
+    _MATCH_COUNT[$key]=${MATCHES:-0} _MATCH_TEXT[$key]=$text
+  fi
+  MATCHES=${_MATCH_COUNT[$key]}
+}
 
 # STATE names as ss prints them, for messages.
 state_label() { case $1 in established) echo ESTAB ;; *) echo "${1^^}" ;; esac; }
@@ -411,7 +431,7 @@ close_times_summary() {
 CLOSES_SEEN=0
 expect_next_close() {
   local want=$1 lo=$2 hi=$3 meaning=$4 line reason after
-  _more_closes() { (( $(log_count '^close ') > CLOSES_SEEN )); }
+  _more_closes() { log_matches '^close '; (( MATCHES > CLOSES_SEEN )); }
   wait_until "$WAIT_MS" _more_closes ||
     fail "the server logged no close within $WAIT_MS ms (expected reason=$want after $lo to $hi ms): $meaning"
   CLOSES_SEEN=$(( CLOSES_SEEN + 1 ))
