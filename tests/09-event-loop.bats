@@ -126,7 +126,7 @@ expect_asleep() {
 @test "fix: a client that never reads is closed at --write-timeout" {
   # server echo fills client Recv-Q and server Send-Q -> send() EAGAIN -> write deadline -> close()
   start_server --write-timeout 500
-  run_client --mode no-read --hold 8000
+  run_client --mode no-read --size 1000 --hold 8000
   expect_log 'reason=write-timeout' -eq 1 \
     "once the kernel buffers are full nothing wakes poll(); only a timeout can end the write deadline"
   expect_results reset -eq 1 "the client, still sending, sees its connection reset"
@@ -226,7 +226,7 @@ expect_asleep() {
     # a busy machine, and the 800 ms below must end well before the deadline
     start_server --idle-timeout 300 --write-timeout 6000
     start_peer reader --mode echo --lines 15 --interval 100 --hold 10000
-    start_peer nonreader --mode no-read --rcvbuf 16384 --hold 20000
+    start_peer nonreader --mode no-read --size 1000 --rcvbuf 16384 --hold 20000
     # the server's send buffer fills (it grows to megabytes), then the server
     # stops reading the flood (its Recv-Q fills: up to tcp_rmem's maximum, 32
     # MB on some machines, which a sanitized client may take seconds to send)

@@ -14,7 +14,8 @@
  *   abort       send one line, read its echo, then close with SO_LINGER 0 (RST)
  *   half-close  send --lines lines, shutdown(SHUT_WR), read until EOF
  *   slowloris   send a --size byte line one byte every --interval ms
- *   no-read     send lines as fast as possible and never read a reply
+ *   no-read     send lines as fast as the server takes them (at most 64 MB/s)
+ *               and never read a reply
  *   too-long    send --lines - 1 short lines, then one --size byte line (longer
  *               than the server takes), all before reading; then read the
  *               replies until EOF, even after a failed send. Adds
@@ -280,26 +281,30 @@ static void play_slowloris(struct peer *p, char *line)
     wait_for_close(p, NULL, 0);              /* the whole line went out: wait */
 }
 
-/* Lines as fast as the server takes them, never reading a reply. Whole lines
- * go out in batches of up to 64 KB a send(): one send() per 20-byte line made
- * this client the largest CPU cost of a test run. */
+/* Lines as fast as the server takes them, never reading a reply: one batch
+ * of whole lines, up to 64 KB, made once and sent again and again (one
+ * send() per line, or a snprintf() per line, made this client the largest
+ * CPU cost of a test run). At most NO_READ_RATE bytes a second: that fills
+ * the largest kernel buffers (tcp_rmem's 32 MB maximum) in half a second,
+ * and faster only burns CPU on both sides while the server drains what comes
+ * (lesson 07's lingering close reads and discards for a second: at memory
+ * speed, gigabytes). */
+enum { NO_READ_RATE = 64 << 20 };
+
 static void play_no_read(struct peer *p)
 {
     size_t most = cfg.size > 64 ? (size_t)cfg.size : 64;  /* make_line's longest */
-    size_t cap = most > 65536 ? most : 65536;
+    size_t cap = most > 65536 ? most : 65536, len = 0;
     char *batch = malloc(cap);
-    long next = 1;
     if (!batch) {
         p->result = "error";
         p->err = errno;
         return;
     }
+    for (long i = 1; len == 0 || cap - len >= most; i++)
+        len += make_line(batch + len, p->id, i);
     for (;;) {
-        size_t len = 0, off = 0;
-        do
-            len += make_line(batch + len, p->id, next++);
-        while (cap - len >= most);
-        while (off < len) {
+        for (size_t off = 0; off < len;) {
             if (!wait_for(p, POLLOUT)) {
                 p->result = "held";
                 free(batch);
@@ -315,6 +320,12 @@ static void play_no_read(struct peer *p)
             }
             off += (size_t)n;
             p->sent += n;
+        }
+        long long due = p->started_ms + p->sent / (NO_READ_RATE / 1000);
+        if (due > now_ms() && !pause_ms(p, (long)(due - now_ms()))) {
+            p->result = "held";
+            free(batch);
+            return;
         }
     }
 }
