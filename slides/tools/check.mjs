@@ -37,6 +37,9 @@ if (!existsSync(chrome)) {
 
 // Flags that keep Chromium from calling home: this machine (and a projector
 // in a classroom) may have no network, and a deck must not need one.
+// The omnibox popup features: headless Chromium still preloads the address
+// bar's drop-down, a WebUI page in a renderer of its own, and that costs
+// as much CPU as checking three decks; nothing here has an address bar.
 const profile = mkdtempSync(join(tmpdir(), 'slides-check-'));
 const browser = await puppeteer.launch({
   executablePath: chrome,
@@ -44,37 +47,75 @@ const browser = await puppeteer.launch({
   userDataDir: profile,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage', `--window-size=${W},${H}`],
+    '--disable-dev-shm-usage', '--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup',
+    `--window-size=${W},${H}`],
 });
+
+// One tab for every deck, each loaded in turn: a tab of its own for each
+// costs a renderer's start and stop, more than half the CPU of checking the
+// deck. The handlers count what the page does against `current`, the deck
+// being checked; between decks (current = null) nothing counts, as after a
+// tab's close.
+let current = null;
+const page = (await browser.pages())[0] || await browser.newPage();
+await page.setViewport({ width: W, height: H });
+await page.setRequestInterception(true);
+page.on('request', (req) => {
+  const url = req.url();
+  if (url.startsWith('data:') || url === 'about:blank' ||
+      (current && (url === current.url || url.startsWith(`${current.url}#`)))) {
+    req.continue();
+    return;
+  }
+  req.abort();
+  if (!current) return;
+  current.network++;
+  current.problems.push(`network: the deck asked for ${url.slice(0, 120)} (blocked: a deck must work offline)`);
+});
+page.on('console', (msg) => {
+  if (!current || msg.type() !== 'error') return;
+  current.errors++;
+  current.problems.push(`console error: ${msg.text().slice(0, 300)}`);
+});
+page.on('pageerror', (err) => {
+  if (!current) return;
+  current.errors++;
+  current.problems.push(`page error: ${String(err.message || err).slice(0, 300)}`);
+});
+
+// showSlide: put slide n on screen (Marp's bespoke navigation follows the
+// URL's #n), wait until it is the active one (5 s at most), then two frames
+// so that it is laid out and painted. One call into the page, not one per
+// step: every round trip keeps the deck open longer, and an open deck with
+// code on it draws a frame 60 times a second.
+async function showSlide(n) {
+  await page.evaluate(async (k) => {
+    if (k > 1 || location.hash) location.hash = `#${k}`;
+    const frame = () => new Promise((r) => requestAnimationFrame(r));
+    const start = performance.now();
+    for (;;) {
+      const svg = document.querySelector(`section[id="${k}"]`)?.closest('svg');
+      if (svg && (!svg.classList.contains('bespoke-marp-slide') || svg.classList.contains('bespoke-marp-active'))) break;
+      if (performance.now() - start > 5000) throw new Error(`slide ${k} did not come on screen within 5 s`);
+      await frame();
+    }
+    await frame();
+    await frame();
+  }, n);
+}
 
 async function checkDeck(file) {
   const name = basename(file, '.html');
-  const problems = [];
-  const count = { errors: 0, network: 0 };
-  const page = await browser.newPage();
-  await page.setViewport({ width: W, height: H });
-  await page.setRequestInterception(true);
-  page.on('request', (req) => {
-    const url = req.url();
-    if (url.startsWith('data:') || url === pageUrl || url.startsWith(`${pageUrl}#`)) { req.continue(); return; }
-    count.network++;
-    problems.push(`network: the deck asked for ${url.slice(0, 120)} (blocked: a deck must work offline)`);
-    req.abort();
-  });
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    count.errors++;
-    problems.push(`console error: ${msg.text().slice(0, 300)}`);
-  });
-  page.on('pageerror', (err) => {
-    count.errors++;
-    problems.push(`page error: ${String(err.message || err).slice(0, 300)}`);
-  });
-  const pageUrl = pathToFileURL(resolve(file)).href;
-  await page.goto(pageUrl, { waitUntil: 'load' });
-  // The on-screen controller shows until the mouse rests: not part of a slide.
-  await page.addStyleTag({ content: '.bespoke-marp-osc { display: none !important; }' });
+  const url = pathToFileURL(resolve(file)).href;
+  const deck = { url, problems: [], errors: 0, network: 0 };
+  const problems = deck.problems;
+  current = deck;
+  await page.goto(url, { waitUntil: 'load' });
   const seen = await page.evaluate(async () => {
+    // The on-screen controller shows until the mouse rests: not part of a slide.
+    const osc = document.createElement('style');
+    osc.textContent = '.bespoke-marp-osc { display: none !important; }';
+    document.head.append(osc);
     const imgs = [...document.querySelectorAll('img')];
     await Promise.all(imgs.map((img) => (img.complete ? null : new Promise((r) => { img.onload = img.onerror = r; }))));
     await document.fonts.ready;
@@ -88,37 +129,61 @@ async function checkDeck(file) {
   for (const b of seen.broken) problems.push(`broken image: ${b}`);
   for (const o of seen.outside) problems.push(`image not inlined: ${o}`);
 
-  // Visit every slide: Marp lays out only the one on screen. Content that
-  // runs into the footer, or past the slide's edge, is cut off on a projector.
+  // The PNG shows slide 1 as a projector would: taken before the
+  // measurement below lays out every slide at once.
   const png = join(dirname(file), `${name}.png`);
-  const shots = join(dirname(file), 'shots');
-  if (allSlides) mkdirSync(shots, { recursive: true });
-  const overflow = [];
-  for (let k = 1; k <= seen.slides; k++) {
-    await page.evaluate((n) => { if (n > 1 || location.hash) location.hash = `#${n}`; }, k);
-    await page.waitForFunction((n) => {
-      const svg = document.querySelector(`section[id="${n}"]`)?.closest('svg');
-      return svg && (!svg.classList.contains('bespoke-marp-slide') || svg.classList.contains('bespoke-marp-active'));
-    }, { timeout: 5000 }, k);
-    const over = await page.evaluate(async (n) => {
-      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await showSlide(1);
+  await page.screenshot({ path: png });
+
+  // --all-slides: a picture of every slide, each as it shows on its own.
+  // Taken before the measurement below too, so that no slide is drawn after
+  // the page has laid them all out at once.
+  if (allSlides) {
+    const shots = join(dirname(file), 'shots');
+    mkdirSync(shots, { recursive: true });
+    for (let k = 1; k <= seen.slides; k++) {
+      await showSlide(k);
+      await page.screenshot({ path: join(shots, `${name}-${String(k).padStart(2, '0')}.png`) });
+    }
+  }
+
+  // Content that runs into the footer, or past the slide's edge, is cut off
+  // on a projector. Marp lays out only the slide on screen (the others are
+  // content-visibility: hidden, or display: none), so this used to put each
+  // slide on screen in turn: a same-document navigation and two frames
+  // each, most of the check's time. A style that shows them all instead
+  // lets one call measure every slide: each is a 1280x720 <section> of its
+  // own, laid out the same whether or not it is the active one (being
+  // active only changes opacity, z-index and pointer events).
+  const overflow = await page.evaluate(async (count) => {
+    const all = document.createElement('style');
+    all.textContent = 'svg.bespoke-marp-slide { display: block !important; content-visibility: visible !important; }';
+    document.head.append(all);
+    // Two frames, as for a slide put on screen: code blocks shrink to fit
+    // (Marp's auto-scaling) in a ResizeObserver, which runs with a frame.
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const over = [];
+    for (let n = 1; n <= count; n++) {
       const s = document.querySelector(`section[id="${n}"]`);
       const footer = s.querySelector(':scope > footer');
       const limit = footer ? footer.offsetTop : s.clientHeight;
       const bottoms = [...s.children].filter((e) => !['HEADER', 'FOOTER'].includes(e.tagName))
         .map((e) => e.offsetTop + e.offsetHeight);
-      return Math.max(0, ...bottoms) > limit || s.scrollWidth > s.clientWidth + 1;
-    }, k);
-    if (over) {
-      overflow.push(k);
-      problems.push(`slide ${k}: its content runs into the footer or past the slide's edge (cut off on a projector)`);
+      if (Math.max(0, ...bottoms) > limit || s.scrollWidth > s.clientWidth + 1) over.push(n);
     }
-    if (k === 1) await page.screenshot({ path: png });
-    if (allSlides) await page.screenshot({ path: join(shots, `${name}-${String(k).padStart(2, '0')}.png`) });
+    all.remove();
+    return over;
+  }, seen.slides);
+  for (const k of overflow) {
+    problems.push(`slide ${k}: its content runs into the footer or past the slide's edge (cut off on a projector)`);
   }
-  await page.close();
+
+  // Leave the deck before the next one counts: what it might still log or
+  // ask for as it unloads is no longer counted (as when its tab closed).
+  current = null;
+  await page.goto('about:blank');
   process.stdout.write(`deck=${name} slides=${seen.slides} images=${seen.images} broken=${seen.broken.length} ` +
-    `outside=${seen.outside.length} overflow=${overflow.length} errors=${count.errors} network=${count.network} png=${relative(kit, png)}\n`);
+    `outside=${seen.outside.length} overflow=${overflow.length} errors=${deck.errors} network=${deck.network} png=${relative(kit, png)}\n`);
   for (const p of problems) process.stdout.write(`  ${p}\n`);
 }
 
