@@ -149,12 +149,11 @@ async function checkDeck(file) {
 
   // Content that runs into the footer, or past the slide's edge, is cut off
   // on a projector. Marp lays out only the slide on screen (the others are
-  // content-visibility: hidden, or display: none), so this used to put each
-  // slide on screen in turn: a same-document navigation and two frames
-  // each, most of the check's time. A style that shows them all instead
-  // lets one call measure every slide: each is a 1280x720 <section> of its
-  // own, laid out the same whether or not it is the active one (being
-  // active only changes opacity, z-index and pointer events).
+  // content-visibility: hidden, or display: none); putting each on screen
+  // in turn costs a navigation and two frames a slide. A style that shows
+  // them all lets one call measure every slide instead: each is a 1280x720
+  // <section> of its own, laid out the same whether or not it is the active
+  // one (being active only changes opacity, z-index and pointer events).
   const overflow = await page.evaluate(async (count) => {
     const all = document.createElement('style');
     all.textContent = 'svg.bespoke-marp-slide { display: block !important; content-visibility: visible !important; }';
