@@ -156,7 +156,7 @@ expect_asleep() {
   # replies pile up -> the loop stops reading until they are sent -> client reads for longer than the idle
   # timeout -> replies all out -> the idle clock starts again from then -> every byte echoed, no timeout
   [[ -x $LOADGEN ]] || fail "no $LOADGEN: run make first"
-  start_server --idle-timeout 200 --write-timeout 5000
+  start_server --idle-timeout 500 --write-timeout 5000
   expect_slow_reader_served
 }
 

@@ -44,7 +44,7 @@ setup() {
 @test "fix: a client that reads its replies slowly is not cut by --idle-timeout: it was the server that waited" {
   # replies pile up -> server stops reading (backpressure) -> client reads for longer than the idle timeout
   # -> replies all out -> the idle clock starts again from then -> every byte echoed, FIN, no timeout
-  start_server --idle-timeout 200 --write-timeout 5000
+  start_server --idle-timeout 500 --write-timeout 5000
   expect_slow_reader_served
 }
 

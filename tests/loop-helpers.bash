@@ -156,7 +156,9 @@ pipeline() {
 
 # expect_slow_reader_served: a client that pipelines lines and reads the
 # replies slowly, for longer than --idle-timeout, gets every byte back and is
-# never closed for being idle (run against a server with --idle-timeout 200).
+# never closed for being idle (run against a server with --idle-timeout 500:
+# at 200, a client kept off the CPU for 200 ms by a busy machine really was
+# idle, and was cut in one loaded run in thirty).
 expect_slow_reader_served() {
   pipeline
   if [[ $(summary ok) -ne 1 ]]; then
